@@ -1,0 +1,123 @@
+//! QUIC mesh on 127.0.0.1 inside one process (the multi-process tests live in the
+//! workspace's `tests/`): connection in any start order, messages by step, counters,
+//! and refusal of foreign certificates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use consort_net::{
+    Identity, NetError, PartyId, QuicConfig, QuicTransport, StepId, Transport, decode_u64s, encode_u64s,
+};
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn ca() -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let pem = p.self_signed(&key).unwrap().pem();
+    Ca { issuer: Issuer::new(p, key), pem }
+}
+
+fn identity(ca: &Ca, trust: &Ca, party: u16) -> Identity {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec![format!("party-{party}")]).unwrap();
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    Identity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes(), trust.pem.as_bytes()).unwrap()
+}
+
+fn roster(n: u16) -> Vec<(PartyId, SocketAddr)> {
+    (0..n)
+        .map(|i| {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            (PartyId(i), s.local_addr().unwrap())
+        })
+        .collect()
+}
+
+fn config(me: u16, roster: &[(PartyId, SocketAddr)]) -> QuicConfig {
+    let listen = roster[usize::from(me)].1;
+    let mut c = QuicConfig::new(PartyId(me), listen, roster.to_vec());
+    c.connect_window = Duration::from_secs(6);
+    c.recv_timeout = Duration::from_secs(6);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_exchange_vectors_in_any_start_order() {
+    let ca = ca();
+    let r = roster(3);
+    let mut tasks = Vec::new();
+    // Start in reverse order, with gaps: the dialers must retry.
+    for me in (0..3u16).rev() {
+        let (cfg, id) = (config(me, &r), identity(&ca, &ca, me));
+        tasks.push(tokio::spawn(async move {
+            let t = QuicTransport::connect(cfg, &id).await?;
+            let step = StepId::root("v");
+            let mine: Vec<u64> = (0..100_000).map(|k| k * u64::from(me + 1)).collect();
+            t.broadcast(&step, encode_u64s(&mine)).await?;
+            let mut total = 0u64;
+            for (from, b) in t.gather(&step).await? {
+                let v = decode_u64s(from, &step, &b, 100_000)?;
+                assert_eq!(v[7], 7 * u64::from(from.0 + 1));
+                total += 1;
+            }
+            let c = t.finish().await?;
+            Ok::<_, NetError>((total, c))
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for task in tasks {
+        let (got, c) = task.await.unwrap().unwrap();
+        assert_eq!(got, 2);
+        assert_eq!(c.rounds, 1);
+        assert!(c.bytes_sent >= 2 * 800_000 && c.bytes_received >= 2 * 800_000, "{c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_a_foreign_certificate_is_refused() {
+    let (ca, other) = (ca(), ca());
+    let r = roster(2);
+    let honest = {
+        let (cfg, id) = (config(0, &r), identity(&ca, &ca, 0));
+        tokio::spawn(async move { QuicTransport::connect(cfg, &id).await.map(|_| ()) })
+    };
+    // Party 1 trusts our CA but its own certificate comes from another CA.
+    let mut cfg = config(1, &r);
+    cfg.connect_window = Duration::from_secs(3);
+    let err = QuicTransport::connect(cfg, &identity(&other, &ca, 1)).await.err().unwrap();
+    assert!(matches!(err, NetError::Refused { party: PartyId(0), .. }), "{err}");
+    let err = honest.await.unwrap().unwrap_err().to_string();
+    assert!(err.starts_with("party 1 did not connect within"), "{err}");
+    assert!(err.contains("refused a connection"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_to_oneself_or_a_stranger_is_misuse() {
+    let ca = ca();
+    let r = roster(2);
+    let tasks: Vec<_> = (0..2u16)
+        .map(|me| {
+            let (cfg, id) = (config(me, &r), identity(&ca, &ca, me));
+            tokio::spawn(async move {
+                let t = QuicTransport::connect(cfg, &id).await.unwrap();
+                let s = StepId::root("x");
+                assert!(matches!(t.send(PartyId(me), &s, Bytes::new()).await, Err(NetError::Misuse(_))));
+                assert!(matches!(t.send(PartyId(9), &s, Bytes::new()).await, Err(NetError::Misuse(_))));
+                t.finish().await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

@@ -1,0 +1,49 @@
+//! Errors of a party node. Each names its culprit: a file (and line and column), a
+//! member, or the job spec.
+
+use std::path::{Path, PathBuf};
+
+use consort_net::NetError;
+use consort_protocols::stats::StatsError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A local file is missing, unreadable, or malformed.
+    #[error("{}: {msg}", .path.display())]
+    File { path: PathBuf, msg: String },
+    /// A bad cell in an input CSV.
+    #[error("{}, line {line}, column '{column}': {msg}", .path.display())]
+    Cell { path: PathBuf, line: u64, column: String, msg: String },
+    /// The job spec is unusable.
+    #[error("job spec {}: {msg}", .path.display())]
+    Job { path: PathBuf, msg: String },
+    /// The members do not run the same job.
+    #[error("job spec mismatch: {0}")]
+    Mismatch(String),
+    /// Certificate generation or signing failed.
+    #[error("certificates: {0}")]
+    Certs(String),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Stats(StatsError),
+    /// A simulated member failed.
+    #[error("{0}")]
+    Simulation(String),
+}
+
+impl NodeError {
+    pub fn file(path: &Path, msg: String) -> NodeError {
+        NodeError::File { path: path.to_path_buf(), msg }
+    }
+}
+
+impl From<StatsError> for NodeError {
+    fn from(e: StatsError) -> NodeError {
+        match e {
+            StatsError::Net(n) => NodeError::Net(n),
+            other => NodeError::Stats(other),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Writing files safely: secrets owner-only, results atomically, never over an input.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::NodeError;
+
+/// Writes a private key or other secret with mode 0600, refusing to replace an existing
+/// file (an existing key is someone's identity).
+pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| NodeError::file(path, format!("cannot create: {e}")))?;
+    f.write_all(contents).map_err(|e| NodeError::file(path, format!("cannot write: {e}")))?;
+    f.sync_all().map_err(|e| NodeError::file(path, format!("cannot sync: {e}")))
+}
+
+/// Writes a public file (certificate, config), refusing to replace an existing one.
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| NodeError::file(path, format!("cannot create: {e}")))?;
+    f.write_all(contents).map_err(|e| NodeError::file(path, format!("cannot write: {e}")))
+}
+
+/// Writes a result atomically (temp file + rename), so a crash never leaves half a file.
+/// Refuses to write over any of `inputs`.
+pub fn write_result(path: &Path, contents: &[u8], inputs: &[&Path]) -> Result<(), NodeError> {
+    let target = normalize(path);
+    if inputs.iter().any(|i| normalize(i) == target) {
+        return Err(NodeError::file(path, "refusing to write the result over an input file".to_string()));
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| NodeError::file(path, format!("cannot create a temporary file beside it: {e}")))?;
+    tmp.write_all(contents).map_err(|e| NodeError::file(path, format!("cannot write: {e}")))?;
+    tmp.persist(path).map_err(|e| NodeError::file(path, format!("cannot write: {}", e.error)))?;
+    Ok(())
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Reads a text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String, NodeError> {
+    fs::read_to_string(path).map_err(|e| NodeError::file(path, format!("cannot read: {e}")))
+}
+
+/// Warns when a private key file can be read by others.
+pub fn check_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(file = %path.display(), "private key is readable by other users; run: chmod 600 {}", path.display());
+        }
+    }
+}

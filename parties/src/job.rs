@@ -1,0 +1,132 @@
+//! The job spec (TOML): what to compute, under which backend, with which parameters.
+//! Every member must load the same spec; only `[inputs]` (where each member's own data
+//! lives on its own machine) is local and excluded from the agreed hash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use consort_net::PartyId;
+use consort_protocols::stats::StatsSpec;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::NodeError;
+use crate::files::read_text;
+
+/// Version of this software, exchanged at session start.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Pooled statistics over the members' rows.
+    Stats,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// Additive secret sharing over Z_2^64.
+    #[default]
+    Additive,
+}
+
+/// A job spec file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub name: String,
+    pub task: Task,
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default)]
+    pub stats: Option<StatsSpec>,
+    /// Input file per member (`party-0 = "path.csv"`), relative to the job file. Local:
+    /// not part of the agreed hash.
+    #[serde(default, skip_serializing)]
+    pub inputs: BTreeMap<String, PathBuf>,
+}
+
+/// A loaded job spec.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub spec: JobSpec,
+    pub path: PathBuf,
+}
+
+impl Job {
+    pub fn load(path: &Path) -> Result<Job, NodeError> {
+        let text = read_text(path)?;
+        let spec: JobSpec =
+            toml::from_str(&text).map_err(|e| NodeError::Job { path: path.to_path_buf(), msg: e.to_string() })?;
+        let job = Job { spec, path: path.to_path_buf() };
+        job.validate()?;
+        Ok(job)
+    }
+
+    fn err(&self, msg: impl Into<String>) -> NodeError {
+        NodeError::Job { path: self.path.clone(), msg: msg.into() }
+    }
+
+    fn validate(&self) -> Result<(), NodeError> {
+        match self.spec.task {
+            Task::Stats => {
+                let stats = self.stats()?;
+                stats.validate().map_err(|e| self.err(e.to_string()))
+            }
+        }
+    }
+
+    /// The `[stats]` table of a stats job.
+    pub fn stats(&self) -> Result<&StatsSpec, NodeError> {
+        self.spec.stats.as_ref().ok_or_else(|| self.err("task \"stats\" needs a [stats] table"))
+    }
+
+    /// The input file of `party`, from `[inputs]` (relative to the job file).
+    pub fn input_for(&self, party: PartyId) -> Result<PathBuf, NodeError> {
+        let key = party.dns_name();
+        let p = self.spec.inputs.get(&key).ok_or_else(|| {
+            self.err(format!("no input for {party} (add `{key} = \"file.csv\"` under [inputs], or pass --input)"))
+        })?;
+        Ok(if p.is_absolute() { p.clone() } else { self.path.parent().unwrap_or(Path::new("")).join(p) })
+    }
+
+    /// SHA-256 of the agreed part of the spec (everything but `[inputs]`) and the version.
+    pub fn hash(&self) -> Result<[u8; 32], NodeError> {
+        let canonical =
+            serde_json::to_vec(&(&self.spec, VERSION)).map_err(|e| self.err(format!("cannot hash: {e}")))?;
+        Ok(Sha256::digest(&canonical).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(text: &str) -> Result<Job, NodeError> {
+        let spec: JobSpec =
+            toml::from_str(text).map_err(|e| NodeError::Job { path: "t.toml".into(), msg: e.to_string() })?;
+        let j = Job { spec, path: "t.toml".into() };
+        j.validate()?;
+        Ok(j)
+    }
+
+    #[test]
+    fn inputs_do_not_change_the_hash_but_parameters_do() {
+        let a = job("name='x'\ntask='stats'\n[stats]\ncolumns=['a']\n[inputs]\nparty-0='a.csv'\n").unwrap();
+        let b = job("name='x'\ntask='stats'\n[stats]\ncolumns=['a']\n[inputs]\nparty-0='elsewhere.csv'\n").unwrap();
+        let c = job("name='x'\ntask='stats'\n[stats]\ncolumns=['b']\n").unwrap();
+        assert_eq!(a.hash().unwrap(), b.hash().unwrap());
+        assert_ne!(a.hash().unwrap(), c.hash().unwrap());
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_reasons() {
+        let e = job("name='x'\ntask='train'\n").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `train`"), "{e}");
+        let e = job("name='x'\ntask='stats'\n").unwrap_err().to_string();
+        assert_eq!(e, "job spec t.toml: task \"stats\" needs a [stats] table");
+        let e = job("name='x'\ntask='stats'\n[stats]\ncolumns=['a']\nhistograms={a=[1,0]}\n").unwrap_err().to_string();
+        assert!(e.ends_with("histogram edges of 'a' must be finite and strictly increasing"), "{e}");
+    }
+}

@@ -1,0 +1,25 @@
+//! # consort-parties: the party node
+//!
+//! - [`config`]: the node configuration (identity, listen address, roster, timeouts);
+//! - [`certs`]: the consortium CA and member certificates (`init`, `request`, `sign`);
+//! - [`job`]: the job spec and its agreed hash; [`agree`]: the agreement step;
+//! - [`data`]: reading a member's own CSV, with errors that name file, line and column;
+//! - [`node`]: `consort run`, one member's part of a job;
+//! - [`simulate`]: `consort simulate`, N members as N local processes;
+//! - [`bench`]: `consort bench net`;
+//! - [`report`]: result files and printed tables.
+
+pub mod agree;
+pub mod bench;
+pub mod certs;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod files;
+pub mod job;
+pub mod node;
+pub mod progress;
+pub mod report;
+pub mod simulate;
+
+pub use error::NodeError;

@@ -1,0 +1,145 @@
+//! `consort run`: one member's part of a job. Connect to the mesh, agree on the job,
+//! read the local input, run the protocol, write the result.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use consort_net::{Identity, LinkEmulation, QuicConfig, QuicTransport, SessionId, Transport};
+use consort_protocols::stats;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use crate::agree::agree;
+use crate::config::Node;
+use crate::data;
+use crate::error::NodeError;
+use crate::files::{check_private, read_text};
+use crate::job::{Job, Task, VERSION};
+use crate::progress::Spinner;
+use crate::report::MemberReport;
+
+/// Deliberate misbehaviour, for fault-injection tests (hidden from `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Stop responding after the job agreement, before the first protocol message
+    /// (keeps the connection alive; a test then kills the process).
+    StallAfterAgree,
+}
+
+/// Options of one member's run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub node: Node,
+    pub job: Job,
+    /// Overrides the job's `[inputs]` entry for this member.
+    pub input: Option<PathBuf>,
+    /// Seeds the share randomness (reproducible simulations only; otherwise OS entropy).
+    pub seed: Option<u64>,
+    pub link: LinkEmulation,
+    pub fault: Option<Fault>,
+}
+
+/// Runs this member's part of the job and returns its report.
+pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
+    let started = Instant::now();
+    let node = &opts.node;
+    let me = node.me();
+    let job_hash = opts.job.hash()?;
+    let input = match &opts.input {
+        Some(p) => p.clone(),
+        None => opts.job.input_for(me)?,
+    };
+    let members = node.roster()?.len();
+    let spinner = Spinner::new(format!("{me}: connecting to {} members", members - 1));
+    let t = connect(node, opts.link).await?;
+    spinner.set(format!("{me}: agreeing on the job"));
+    if let Err(e) = agree(&t, job_hash).await {
+        t.abort("job spec mismatch").await;
+        return Err(e);
+    }
+    info!(%me, job = %opts.job.spec.name, "all members agree on the job");
+    if opts.fault == Some(Fault::StallAfterAgree) {
+        warn!("fault injection: stalling");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+
+    let result = match opts.job.spec.task {
+        Task::Stats => {
+            let spec = opts.job.stats()?;
+            spinner.set(format!("{me}: reading {}", input.display()));
+            let local = match data::load_columns(&input, &spec.columns)
+                .and_then(|d| data::local_aggregates(&input, spec, &d, members))
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    // Peers learn that our input is unusable, not which value or where.
+                    t.abort("its input data is invalid (see its log)").await;
+                    return Err(e);
+                }
+            };
+            spinner.set(format!("{me}: computing"));
+            let mut rng = match opts.seed {
+                Some(s) => ChaCha20Rng::seed_from_u64(s ^ (u64::from(me.0) << 32)),
+                None => os_rng()?,
+            };
+            match stats::run(&t, spec, &local, &mut rng).await {
+                Ok(r) => r,
+                Err(e) => {
+                    t.abort("protocol error").await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
+    spinner.set(format!("{me}: finishing"));
+    let traffic = t.finish().await?;
+    spinner.done();
+    Ok(MemberReport {
+        party: me.0,
+        job: opts.job.spec.name.clone(),
+        task: "stats".into(),
+        backend: "additive".into(),
+        job_hash: hex::encode(job_hash),
+        version: VERSION.into(),
+        wall_secs: started.elapsed().as_secs_f64(),
+        traffic,
+        result,
+    })
+}
+
+/// Joins the mesh described by a node config.
+pub async fn connect(node: &Node, link: LinkEmulation) -> Result<QuicTransport, NodeError> {
+    let identity = load_identity(node)?;
+    let (connect, recv, idle) = node.timeouts();
+    let mut cfg = QuicConfig::new(node.me(), node.listen()?, node.roster()?);
+    cfg.session = SessionId::derive(identity.ca.as_ref());
+    cfg.connect_window = connect;
+    cfg.recv_timeout = recv;
+    cfg.idle_timeout = idle;
+    cfg.link = link;
+    Ok(QuicTransport::connect(cfg, &identity).await?)
+}
+
+fn os_rng() -> Result<ChaCha20Rng, NodeError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut()).map_err(|e| NodeError::Certs(format!("no OS randomness: {e}")))?;
+    Ok(ChaCha20Rng::from_seed(*seed))
+}
+
+fn load_identity(node: &Node) -> Result<Identity, NodeError> {
+    let c = &node.config;
+    let (key_path, cert_path, ca_path) = (node.resolve(&c.key), node.resolve(&c.cert), node.resolve(&c.ca));
+    check_private(&key_path);
+    let key = Zeroizing::new(read_text(&key_path)?);
+    let cert = read_text(&cert_path)?;
+    let ca = read_text(&ca_path)?;
+    let id = Identity::from_pem(cert.as_bytes(), key.as_bytes(), ca.as_bytes())
+        .map_err(|e| NodeError::file(&node.path, e.to_string()))?;
+    let named = id.chain.first().map(|c| consort_net::cert_party_ids(c)).unwrap_or_default();
+    if !named.contains(&node.me()) {
+        warn!(cert = %cert_path.display(), "this certificate does not name {}; peers will refuse the connection", node.me());
+    }
+    Ok(id)
+}

@@ -1,0 +1,190 @@
+//! `consort simulate`: a whole N-member job as N real OS processes of this binary on
+//! 127.0.0.1, each with a fresh certificate from a throw-away CA, talking real QUIC.
+//! Children die with the parent (Ctrl-C, or the parent being killed): no orphans.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use consort_net::PartyId;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::certs;
+use crate::error::NodeError;
+use crate::job::Job;
+use crate::progress::members_bar;
+use crate::report::{MemberCost, MemberReport, SimulationReport};
+
+/// Options of a simulation.
+#[derive(Clone, Debug)]
+pub struct SimulateOptions {
+    /// The `consort` binary to start (normally the running one).
+    pub exe: PathBuf,
+    pub parties: usize,
+    pub job: PathBuf,
+    pub seed: Option<u64>,
+    pub latency_ms: Option<f64>,
+    pub bandwidth_mbit: Option<f64>,
+    /// Start-up window and receive timeout of every member, in seconds.
+    pub timeout_secs: u64,
+    /// Prefix every child's log line with its party id on our stderr.
+    pub show_logs: bool,
+}
+
+/// Picks `n` free UDP ports on 127.0.0.1 (bound, noted, released).
+pub fn free_ports(n: usize) -> Result<Vec<u16>, NodeError> {
+    let socks = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr().map(|a| (s, a.port()))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NodeError::Simulation(format!("no free UDP port on 127.0.0.1: {e}")))?;
+    Ok(socks.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Makes a throw-away consortium of `n` loopback members in `dir`.
+pub fn loopback_consortium(dir: &Path, n: usize, timeout_secs: u64) -> Result<(), NodeError> {
+    let addrs: Vec<String> = free_ports(n)?.into_iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    certs::init(dir, &addrs, Some((timeout_secs, timeout_secs, timeout_secs.clamp(2, 10))))
+}
+
+/// Starts `consort <args>` as a child that is killed if we exit or are killed.
+pub fn spawn_member(exe: &Path, args: &[String]) -> Result<Child, NodeError> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| NodeError::Simulation(format!("cannot start {}: {e}", exe.display())))
+}
+
+/// Forwards a child's stderr (prefixed) and remembers its last `error:` line.
+fn forward_logs(child: &mut Child, party: usize, show: bool) -> Arc<Mutex<Option<String>>> {
+    let last = Arc::new(Mutex::new(None));
+    if let Some(err) = child.stderr.take() {
+        let last = Arc::clone(&last);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(msg) = line.strip_prefix("error: ") {
+                    *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg.to_string());
+                }
+                if show {
+                    eprintln!("[party {party}] {line}");
+                }
+            }
+        });
+    }
+    last
+}
+
+/// Runs the simulation and returns the combined report.
+pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeError> {
+    if opts.parties < 2 {
+        return Err(NodeError::Simulation("a simulation needs at least 2 parties".into()));
+    }
+    let job = Job::load(&opts.job)?;
+    for i in 0..opts.parties {
+        job.input_for(PartyId(i as u16))?;
+    }
+    let dir =
+        tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("cannot create a temporary directory: {e}")))?;
+    loopback_consortium(dir.path(), opts.parties, opts.timeout_secs)?;
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for i in 0..opts.parties {
+        let mut args = vec![
+            "run".to_string(),
+            "--node".into(),
+            dir.path().join(format!("party-{i}.toml")).display().to_string(),
+            "--job".into(),
+            opts.job.display().to_string(),
+            "--out".into(),
+            dir.path().join(format!("result-{i}.json")).display().to_string(),
+        ];
+        if let Some(s) = opts.seed {
+            args.extend(["--seed".into(), s.to_string()]);
+        }
+        if let Some(l) = opts.latency_ms {
+            args.extend(["--latency".into(), l.to_string()]);
+        }
+        if let Some(b) = opts.bandwidth_mbit {
+            args.extend(["--bandwidth".into(), b.to_string()]);
+        }
+        let mut child = spawn_member(&opts.exe, &args)?;
+        let last = forward_logs(&mut child, i, opts.show_logs);
+        children.push((i, child, last));
+    }
+    let bar = members_bar(opts.parties as u64);
+    let wait_all = async {
+        let mut statuses = Vec::new();
+        for (i, child, last) in &mut children {
+            let status = child.wait().await;
+            bar.inc(1);
+            statuses.push((*i, status, Arc::clone(last)));
+        }
+        statuses
+    };
+    let statuses = tokio::select! {
+        s = wait_all => s,
+        _ = tokio::signal::ctrl_c() => {
+            bar.finish_and_clear();
+            for (_, child, _) in &mut children {
+                let _ = child.start_kill();
+            }
+            for (_, child, _) in &mut children {
+                let _ = child.wait().await;
+            }
+            return Err(NodeError::Simulation("interrupted; all members stopped".into()));
+        }
+    };
+    bar.finish_and_clear();
+    let wall_secs = started.elapsed().as_secs_f64();
+    // Let the log forwarders drain the last lines.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+    let mut failures = Vec::new();
+    let mut reports = Vec::new();
+    for (i, status, last) in statuses {
+        let reason =
+            last.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| "no error message".into());
+        match status {
+            Ok(s) if s.success() => {
+                let path = dir.path().join(format!("result-{i}.json"));
+                let text = crate::files::read_text(&path)?;
+                let r: MemberReport =
+                    serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("invalid result: {e}")))?;
+                reports.push(r);
+            }
+            Ok(s) => failures.push(format!("party {i} failed ({s}): {reason}")),
+            Err(e) => failures.push(format!("party {i}: cannot wait for it: {e}")),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(NodeError::Simulation(format!("simulation failed:\n  {}", failures.join("\n  "))));
+    }
+    let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
+    if let Some(other) = reports.iter().find(|r| r.result != first.result) {
+        return Err(NodeError::Simulation(format!(
+            "party {} and party {} obtained different results",
+            first.party, other.party
+        )));
+    }
+    Ok(SimulationReport {
+        job: first.job.clone(),
+        parties: opts.parties,
+        wall_secs,
+        result: first.result.clone(),
+        members: reports
+            .iter()
+            .map(|r| MemberCost { party: r.party, wall_secs: r.wall_secs, traffic: r.traffic })
+            .collect(),
+    })
+}

@@ -1,0 +1,179 @@
+//! Command-line interface definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// consort: secure multi-party computation for consortia.
+///
+/// Each member runs a party node beside its own data; the nodes talk over QUIC with
+/// mutual TLS and compute joint results (pooled statistics today) without any member
+/// seeing another's records. Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug);
+/// results are JSON.
+#[derive(Parser, Debug)]
+#[command(name = "consort", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and sign member certificates (consortium CA, keys, node configs).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Run this member's part of a job (one party node).
+    Run(RunArgs),
+    /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
+    Simulate(SimulateArgs),
+    /// Measure performance and print a table.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Internal: one side of `consort bench net`.
+    #[command(hide = true)]
+    BenchPeer(BenchPeerArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Make a whole consortium in one directory: CA, and per member a key (0600), a
+    /// certificate and a node config. For tests and for a CA operator who hands out
+    /// files; in a real consortium prefer `request` + `sign` so keys never travel.
+    Init {
+        /// Number of members.
+        #[arg(long, value_name = "N")]
+        parties: u16,
+        /// Output directory (created; existing files are never overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Member address: give it once (every member on that host, ports base-port+i)
+        /// or once per member in party order, as HOST or HOST:PORT.
+        #[arg(long = "host", value_name = "ADDR", default_value = "127.0.0.1")]
+        hosts: Vec<String>,
+        /// First UDP port when an address has no port.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+    /// Member side: make a private key (0600, never leaves this machine) and a
+    /// certificate signing request (CSR) for `party-<ID>`; send the CSR to the CA.
+    Request {
+        /// This member's party id.
+        #[arg(long, value_name = "ID")]
+        party: u16,
+        /// Directory for party-<ID>.key and party-<ID>.csr.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// CA side: sign a member's CSR after checking it asks for exactly `party-<ID>`.
+    Sign {
+        /// The consortium CA certificate (ca.crt).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: PathBuf,
+        /// The consortium CA private key (ca.key).
+        #[arg(long, value_name = "FILE")]
+        ca_key: PathBuf,
+        /// The member's CSR.
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        /// The party id the CSR must name.
+        #[arg(long, value_name = "ID")]
+        party: u16,
+        /// Where to write the signed certificate (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Network emulation options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LinkArgs {
+    /// Add this one-way latency (milliseconds) to every message.
+    #[arg(long, value_name = "MS")]
+    pub latency: Option<f64>,
+    /// Limit every link to this rate (megabits per second).
+    #[arg(long, value_name = "MBIT")]
+    pub bandwidth: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// This member's node config (written by `consort certs init`, or by hand).
+    #[arg(long, value_name = "NODE.toml")]
+    pub node: PathBuf,
+    /// The job spec; every member must load the same one (only [inputs] may differ).
+    #[arg(long, value_name = "JOB.toml")]
+    pub job: PathBuf,
+    /// Write the result here as JSON (default: print it on stdout).
+    #[arg(long, value_name = "RESULT.json")]
+    pub out: Option<PathBuf>,
+    /// This member's input CSV (default: the job's [inputs] entry for this party).
+    #[arg(long, value_name = "CSV")]
+    pub input: Option<PathBuf>,
+    /// Seed the share randomness, for reproducible test runs only (default: OS entropy).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Fault injection for tests.
+    #[arg(long, hide = true, value_name = "FAULT")]
+    pub fault: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Number of members (each one a separate process).
+    #[arg(long, value_name = "N")]
+    pub parties: usize,
+    /// The job spec; its [inputs] must name a file for party-0 .. party-(N-1).
+    #[arg(long, value_name = "JOB.toml")]
+    pub job: PathBuf,
+    /// Seed every member's share randomness (reproducible runs).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Write the combined report here as JSON.
+    #[arg(long, value_name = "RESULT.json")]
+    pub out: Option<PathBuf>,
+    /// Start-up window and per-receive timeout of every member, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+    /// Do not forward the members' logs.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// QUIC throughput and latency between two local processes, and the stats job for
+    /// 3 members.
+    Net(BenchNetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchNetArgs {
+    /// Message sizes in MB (10^6 bytes).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64,256")]
+    pub sizes: Vec<u64>,
+    /// Small-message round trips to time.
+    #[arg(long, default_value_t = 1000)]
+    pub pings: u32,
+    /// Rows per member of the stats job (3 members).
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
+    /// Also write the figures here as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchPeerArgs {
+    #[arg(long)]
+    pub node: PathBuf,
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<u64>,
+    #[arg(long)]
+    pub pings: u32,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,158 @@
+//! The `consort` command.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{BenchCommand, CertsCommand, Cli, Command, LinkArgs};
+use consort_net::LinkEmulation;
+use consort_parties::config::Node;
+use consort_parties::job::Job;
+use consort_parties::node::{Fault, RunOptions};
+use consort_parties::report::{cost_table, stats_table};
+use consort_parties::simulate::SimulateOptions;
+use consort_parties::{NodeError, bench, certs, files, node, simulate};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,consort=info,consort_net=info,consort_parties=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn link(l: &LinkArgs) -> LinkEmulation {
+    LinkEmulation {
+        latency: std::time::Duration::from_secs_f64(l.latency.unwrap_or(0.0).max(0.0) / 1000.0),
+        bandwidth_bps: l.bandwidth.filter(|b| *b > 0.0).map(|b| (b * 1e6) as u64),
+    }
+}
+
+async fn dispatch(cmd: Command) -> Result<(), NodeError> {
+    match cmd {
+        Command::Certs(c) => certs_cmd(c),
+        Command::Run(a) => {
+            let fault = match a.fault.as_deref() {
+                None => None,
+                Some("stall-after-agree") => Some(Fault::StallAfterAgree),
+                Some(other) => return Err(NodeError::Simulation(format!("unknown fault '{other}'"))),
+            };
+            let opts = RunOptions {
+                node: Node::load(&a.node)?,
+                job: Job::load(&a.job)?,
+                input: a.input.clone(),
+                seed: a.seed,
+                link: link(&a.link),
+                fault,
+            };
+            let report = node::run(&opts).await?;
+            let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Simulation(e.to_string()))?;
+            match &a.out {
+                Some(out) => {
+                    let input =
+                        opts.input.clone().or_else(|| opts.job.input_for(opts.node.me()).ok()).unwrap_or_default();
+                    files::write_result(out, json.as_bytes(), &[&input, &a.job, &a.node])?;
+                    tracing::info!(out = %out.display(), "result written");
+                }
+                None => println!("{json}"),
+            }
+            Ok(())
+        }
+        Command::Simulate(a) => {
+            let exe = std::env::current_exe()
+                .map_err(|e| NodeError::Simulation(format!("cannot find this executable: {e}")))?;
+            let opts = SimulateOptions {
+                exe,
+                parties: a.parties,
+                job: a.job.clone(),
+                seed: a.seed,
+                latency_ms: a.link.latency,
+                bandwidth_mbit: a.link.bandwidth,
+                timeout_secs: a.timeout,
+                show_logs: !a.quiet,
+            };
+            let report = simulate::simulate(&opts).await?;
+            println!("job '{}': {} members, {:.3} s wall time\n", report.job, report.parties, report.wall_secs);
+            print!("{}", stats_table(&report.result));
+            println!();
+            print!("{}", cost_table(&report.members));
+            if let Some(out) = &a.out {
+                let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Simulation(e.to_string()))?;
+                files::write_result(out, json.as_bytes(), &[&a.job])?;
+                println!("\nreport written to {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Net(a)) => bench::bench_net(&a.sizes, a.pings, a.rows, a.out.as_deref()).await,
+        Command::BenchPeer(a) => bench::peer(&a.node, &a.sizes, a.pings, a.out.as_deref()).await,
+    }
+}
+
+fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
+    match c {
+        CertsCommand::Init { parties, out, hosts, base_port } => {
+            let n = usize::from(parties);
+            let addrs: Vec<String> = match hosts.len() {
+                1 => (0..n).map(|i| with_port(&hosts[0], base_port.saturating_add(i as u16), false)).collect(),
+                k if k == n => hosts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| with_port(h, base_port.saturating_add(i as u16), true))
+                    .collect(),
+                k => {
+                    return Err(NodeError::Certs(format!(
+                        "--host given {k} times; give it once or once per member ({n})"
+                    )));
+                }
+            };
+            certs::init(&out, &addrs, None)?;
+            println!("consortium of {n} members written to {}:", out.display());
+            println!("  ca.crt, ca.key (keep ca.key offline)");
+            for (i, a) in addrs.iter().enumerate() {
+                println!("  party-{i}.key, party-{i}.crt, party-{i}.toml  (listens on {a})");
+            }
+            Ok(())
+        }
+        CertsCommand::Request { party, out } => {
+            certs::request(party, &out)?;
+            println!(
+                "wrote {0}/party-{party}.key (keep it here) and {0}/party-{party}.csr (send it to the CA)",
+                out.display()
+            );
+            Ok(())
+        }
+        CertsCommand::Sign { ca_cert, ca_key, csr, party, out } => {
+            certs::sign(&ca_cert, &ca_key, &csr, party, &out)?;
+            println!("signed certificate for party-{party} written to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// Appends a port unless the address has one. With one host shared by everybody, the
+/// port always comes from `base_port + i`.
+fn with_port(host: &str, port: u16, keep_given: bool) -> String {
+    let has_port =
+        host.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok());
+    if has_port && keep_given { host.to_string() } else { format!("{host}:{port}") }
+}
