@@ -10,8 +10,14 @@ use clap::{Args, Parser, Subcommand};
 /// mutual TLS and compute joint results (pooled statistics today) without any member
 /// seeing another's records. Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug);
 /// results are JSON.
+const EXAMPLES: &str = "Examples:
+  consort simulate --parties 3 --job examples/jobs/stats.toml      # a whole job on this machine
+  consort certs init --parties 3 --out consortium/                  # test certificates + node configs
+  consort run --node consortium/party-0.toml --job examples/jobs/stats.toml --out result.json
+  consort bench net                                                  # QUIC and stats-job figures";
+
 #[derive(Parser, Debug)]
-#[command(name = "consort", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "consort", version, propagate_version = true, max_term_width = 100, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,6 +29,12 @@ pub enum Command {
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Run this member's part of a job (one party node).
+    ///
+    /// Connects to every member of the roster (any start order, within the node's
+    /// connect window), checks that every member loaded the same job spec and software
+    /// version, reads this member's input, runs the protocol and writes the result as
+    /// JSON. Exit code 1, with the reason on stderr, on any error; a failure of any
+    /// member stops every member.
     Run(RunArgs),
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
     Simulate(SimulateArgs),

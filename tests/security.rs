@@ -69,7 +69,7 @@ fn clean_run_results_agree_and_match_plaintext() {
     write_job(&job2, "security", &COLUMNS, None, &[("mean_radius", radius_edges())], &[]);
     let out = |i: usize| c.tmp.path().join(format!("result-{i}.json"));
     let input2 = data("member-2.csv").display().to_string();
-    let mut procs = vec![
+    let mut procs = [
         spawn_run(&c.node(0), &job, &["--out", &out(0).display().to_string()]),
         spawn_run(&c.node(1), &job, &["--out", &out(1).display().to_string()]),
         spawn_run(&c.node(2), &job2, &["--out", &out(2).display().to_string(), "--input", &input2]),
@@ -100,25 +100,38 @@ fn certificate_from_another_ca_is_refused() {
     let c = Consortium::new(3);
     let other = Consortium::new(3);
     let job = job_in(c.tmp.path());
-    let key = format!("key = \"{}\"", other.file("party-2.key").display());
-    let cert = format!("cert = \"{}\"", other.file("party-2.crt").display());
+    let key = format!("key = \"{}\"", other.dir.join("party-2.key").display());
+    let cert = format!("cert = \"{}\"", other.dir.join("party-2.crt").display());
     let node2 = c.node_variant(
         2,
         "party-2-foreign.toml",
         &[("key = \"party-2.key\"", &key), ("cert = \"party-2.crt\"", &cert)],
     );
-    let mut procs =
-        vec![spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[]), spawn_run(&node2, &job, &[])];
+    let mut procs = [spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[]), spawn_run(&node2, &job, &[])];
     let outs = wait_all(&mut procs, deadline());
     for i in 0..3 {
         assert_failed(&outs, i);
     }
-    for i in 0..2 {
-        assert_error_has(&outs, i, &["party 2", "did not connect within", "refused a connection"]);
-        let limit = Duration::from_secs(CONNECT_SECS + 10);
-        assert!(outs[i].elapsed < limit, "member {i} took {:?} (limit {limit:?})", outs[i].elapsed);
+    let limit = Duration::from_secs(CONNECT_SECS + 10);
+    for (i, o) in outs.iter().enumerate().take(2) {
+        assert_error_has(&outs, i, &["party 2", "did not connect within"]);
+        assert!(o.elapsed < limit, "member {i} took {:?} (limit {limit:?})", o.elapsed);
     }
-    assert_error_has(&outs, 2, &["connection with party", "refused"]);
+    // Member 2 stops at the first refusal (its other dial may never reach its target);
+    // the member that refused it must give the reason.
+    let by = refused_by(&outs);
+    assert_error_has(&outs, by, &["party 2 did not connect within", "refused a connection"]);
+}
+
+/// The member that refused member 2, read from member 2's `connection with party <k>
+/// refused` error.
+fn refused_by(outs: &[Outcome]) -> usize {
+    let line = outs[2].error_line();
+    let k = line.split("connection with party ").nth(1).and_then(|r| r.split(' ').next()).and_then(|k| k.parse().ok());
+    match k {
+        Some(k @ (0 | 1)) if line.contains(&format!("party {k} refused")) => k,
+        _ => panic!("member 2's error should say which member refused it, got: {line}\n{}", logs(outs)),
+    }
 }
 
 #[test]
@@ -131,15 +144,15 @@ fn member_claiming_another_id_is_refused() {
         "party-2-impostor.toml",
         &[("key = \"party-2.key\"", "key = \"party-1.key\""), ("cert = \"party-2.crt\"", "cert = \"party-1.crt\"")],
     );
-    let mut procs =
-        vec![spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[]), spawn_run(&node2, &job, &[])];
+    let mut procs = [spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[]), spawn_run(&node2, &job, &[])];
     let outs = wait_all(&mut procs, deadline());
     for i in 0..3 {
         assert_failed(&outs, i);
     }
     let claim = "claims to be party 2 but its certificate names party 1";
-    assert!(outs[0].stderr.contains(claim), "member 0 should log the refusal\n{}", logs(&outs));
     assert_error_has(&outs, 2, &["refused", claim]);
+    let by = refused_by(&outs);
+    assert!(outs[by].stderr.contains(claim), "member {by} should log the refusal\n{}", logs(&outs));
     for i in 0..2 {
         assert_error_has(&outs, i, &["party 2"]);
     }
@@ -182,7 +195,7 @@ fn mismatched_job_spec_stops_every_member() {
 fn member_killed_mid_job_is_named_by_the_others() {
     let c = Consortium::new(3);
     let job = job_in(c.tmp.path());
-    let mut procs = vec![spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[])];
+    let mut procs = [spawn_run(&c.node(0), &job, &[]), spawn_run(&c.node(1), &job, &[])];
     let mut victim = spawn_run(&c.node(2), &job, &["--fault", "stall-after-agree"]);
     let startup = Duration::from_secs(CONNECT_SECS + 10);
     victim.wait_for_log("fault injection: stalling", startup);
@@ -222,7 +235,7 @@ fn bad_cell(line: usize, column: &str, cell: &str, expected: &str) {
     std::fs::write(&bad, lines.join("\n") + "\n").expect("write bad csv");
 
     let bad_arg = bad.display().to_string();
-    let mut procs = vec![
+    let mut procs = [
         spawn_run(&c.node(0), &job, &[]),
         spawn_run(&c.node(1), &job, &["--input", &bad_arg]),
         spawn_run(&c.node(2), &job, &[]),

@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
@@ -26,7 +26,7 @@ fn list(value: &str) -> Vec<String> {
     inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-fn parse_job(path: &PathBuf) -> JobInfo {
+fn parse_job(path: &Path) -> JobInfo {
     let text = std::fs::read_to_string(path).expect("read job");
     let mut job = JobInfo { name: String::new(), columns: Vec::new(), frac_bits: 16, histograms: BTreeMap::new() };
     let mut section = String::new();
@@ -52,7 +52,7 @@ fn parse_job(path: &PathBuf) -> JobInfo {
 }
 
 /// Runs `consort simulate` and returns the parsed `--out` report.
-fn simulate(parties: usize, job: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Value {
+fn simulate(parties: usize, job: &Path, out: &Path, extra: &[&str]) -> Value {
     let mut args: Vec<String> =
         vec!["simulate".into(), "--parties".into(), parties.to_string(), "--job".into(), job.display().to_string()];
     args.extend(["--out".into(), out.display().to_string(), "--quiet".into()]);
@@ -137,7 +137,7 @@ fn five_unequal_members_with_histograms_match_plaintext() {
     let (lo, hi) = (radius[20], *radius.last().expect("rows"));
     let radius_edges = vec![lo, 10.0, 12.5, 15.0, 20.0, hi];
     assert!(radius_edges.windows(2).all(|w| w[0] < w[1]), "{radius_edges:?}");
-    let hists = vec![
+    let hists = [
         ("mean_radius", radius_edges),
         ("worst_area", vec![500.0, 1000.0, 1500.0, 2000.0]),
         ("target", vec![0.0, 0.5, 1.0]),

@@ -18,6 +18,9 @@ pub enum NetError {
     /// A peer told us it stopped the job.
     #[error("{party} aborted the job: {reason}")]
     PeerAborted { party: PartyId, reason: String },
+    /// A peer stopped because of another member's failure, and says whose.
+    #[error("{party} failed, as reported by {by}: {reason}")]
+    Reported { party: PartyId, by: PartyId, reason: String },
     /// A peer sent something that does not follow the protocol.
     #[error("{party} misbehaved at step '{step}': {what}")]
     PeerMisbehaved { party: PartyId, step: String, what: String },
@@ -42,12 +45,22 @@ pub enum NetError {
 }
 
 impl NetError {
+    /// The error a member records when `by` stops the job: its own abort, or a report
+    /// that another member (`blame`) failed.
+    pub fn from_abort(by: PartyId, reason: String, blame: Option<PartyId>, me: PartyId) -> NetError {
+        match blame {
+            Some(party) if party != by && party != me => NetError::Reported { party, by, reason },
+            _ => NetError::PeerAborted { party: by, reason },
+        }
+    }
+
     /// The peer this error blames, if any.
     pub fn blamed_party(&self) -> Option<PartyId> {
         match self {
             NetError::Timeout { party, .. }
             | NetError::PeerLost { party, .. }
             | NetError::PeerAborted { party, .. }
+            | NetError::Reported { party, .. }
             | NetError::PeerMisbehaved { party, .. }
             | NetError::FrameTooLarge { party, .. }
             | NetError::Refused { party, .. }

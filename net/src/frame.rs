@@ -22,8 +22,9 @@ pub const MAX_HEADER: usize = 4096;
 pub enum FrameKind {
     /// Protocol data for a step.
     Data,
-    /// The sender stops the job; the reason is for the operators' logs.
-    Abort { reason: String },
+    /// The sender stops the job; the reason is for the operators' logs. `blame` names
+    /// the member whose failure made it stop, when that is not the sender itself.
+    Abort { reason: String, blame: Option<u16> },
     /// The sender has finished the job and will send nothing more.
     Done,
 }

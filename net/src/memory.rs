@@ -146,10 +146,10 @@ impl Transport for MemoryTransport {
         Ok(msg)
     }
 
-    async fn abort(&self, reason: &str) {
+    async fn abort(&self, reason: &str, blame: Option<PartyId>) {
         for p in self.peers() {
             if let Ok(mb) = self.mailbox(p) {
-                mb.fail(NetError::PeerAborted { party: self.me, reason: reason.to_string() });
+                mb.fail(NetError::from_abort(self.me, reason.to_string(), blame, p));
             }
         }
     }
@@ -218,8 +218,12 @@ mod tests {
     #[tokio::test]
     async fn abort_reaches_every_peer() {
         let nodes = MemoryNetwork::new(3).build();
-        nodes[2].abort("bad input").await;
+        nodes[2].abort("bad input", None).await;
         let err = nodes[0].recv(PartyId(1), &StepId::root("x")).await.unwrap_err();
         assert_eq!(err.to_string(), "party 2 aborted the job: bad input");
+        let nodes = MemoryNetwork::new(3).build();
+        nodes[2].abort("lost party 1", Some(PartyId(1))).await;
+        let err = nodes[0].recv(PartyId(2), &StepId::root("x")).await.unwrap_err();
+        assert_eq!(err.to_string(), "party 1 failed, as reported by party 2: lost party 1");
     }
 }

@@ -28,7 +28,9 @@ pub trait Transport: Send + Sync {
     fn recv(&self, from: PartyId, step: &StepId) -> impl Future<Output = Result<Bytes, NetError>> + Send;
 
     /// Tells every peer that this member stops the job, with a reason for their logs.
-    fn abort(&self, reason: &str) -> impl Future<Output = ()> + Send;
+    /// `blame` names the member whose failure caused the stop (`None`: this member's own
+    /// fault), so the others report the culprit rather than the messenger.
+    fn abort(&self, reason: &str, blame: Option<PartyId>) -> impl Future<Output = ()> + Send;
 
     /// Traffic so far.
     fn counters(&self) -> CounterSnapshot;

@@ -121,3 +121,21 @@ async fn sending_to_oneself_or_a_stranger_is_misuse() {
         t.await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_refused_before_allocation_and_blamed() {
+    let ca = ca();
+    let r = roster(2);
+    let mut small = config(0, &r);
+    small.max_frame = 1000;
+    let (id0, id1) = (identity(&ca, &ca, 0), identity(&ca, &ca, 1));
+    let receiver = tokio::spawn(async move {
+        let t = QuicTransport::connect(small, &id0).await.unwrap();
+        t.recv(PartyId(1), &StepId::root("big")).await
+    });
+    let cfg1 = config(1, &r);
+    let t1 = QuicTransport::connect(cfg1, &id1).await.unwrap();
+    t1.send(PartyId(0), &StepId::root("big"), Bytes::from(vec![0u8; 5000])).await.unwrap();
+    let err = receiver.await.unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "party 1 announced a 5000-byte frame; the limit is 1000 bytes");
+}

@@ -17,6 +17,11 @@ struct Agree {
 }
 
 /// Exchanges job hashes; `Ok` only when every member runs the same job and version.
+///
+/// Equality is transitive, so either every member sees a match or every member sees a
+/// mismatch. On a mismatch the members run one more exchange (a barrier) before anyone
+/// stops, so nobody closes its connections while another member still waits for a hash:
+/// every member reports the mismatch itself, naming the members that differ from it.
 pub async fn agree<T: Transport>(t: &T, job_hash: [u8; 32]) -> Result<(), NodeError> {
     let step = StepId::root("agree");
     let mine = Agree { job_hash, version: VERSION.to_string() };
@@ -40,11 +45,15 @@ pub async fn agree<T: Transport>(t: &T, job_hash: [u8; 32]) -> Result<(), NodeEr
         }
     }
     if differ.is_empty() {
-        Ok(())
-    } else {
-        Err(NodeError::Mismatch(format!(
-            "{}; every member must load the same job file (only [inputs] may differ)",
-            differ.join("; ")
-        )))
+        return Ok(());
     }
+    // Barrier: errors here only mean a peer already stopped after the barrier.
+    let barrier = step.child("mismatch");
+    if t.broadcast(&barrier, Bytes::new()).await.is_ok() {
+        let _ = t.gather(&barrier).await;
+    }
+    Err(NodeError::Mismatch(format!(
+        "{}; every member must load the same job file (only [inputs] may differ)",
+        differ.join("; ")
+    )))
 }

@@ -19,15 +19,19 @@ fn certs(e: impl std::fmt::Display) -> NodeError {
     NodeError::Certs(e.to_string())
 }
 
-fn ca_params() -> CertificateParams {
+fn ca_params() -> Result<CertificateParams, NodeError> {
+    // A distinct name per consortium: a certificate from another consortium's CA is then
+    // reported as coming from an unknown issuer, not as a bad signature.
+    let mut tag = [0u8; 4];
+    getrandom::fill(&mut tag).map_err(certs)?;
     let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, "consort consortium CA");
+    p.distinguished_name.push(DnType::CommonName, format!("consort consortium CA {}", hex::encode(tag)));
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::days(1);
     p.not_after = now + Duration::days(3650);
-    p
+    Ok(p)
 }
 
 /// The policy every member certificate gets, whatever a CSR asked for.
@@ -52,7 +56,7 @@ pub fn init(out: &Path, addresses: &[String], timeouts: Option<(u64, u64, u64)>)
     }
     std::fs::create_dir_all(out).map_err(|e| NodeError::file(out, format!("cannot create: {e}")))?;
     let ca_key = KeyPair::generate().map_err(certs)?;
-    let ca_params = ca_params();
+    let ca_params = ca_params()?;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(certs)?;
     write_new(&out.join("ca.crt"), ca_cert.pem().as_bytes())?;
     write_secret(&out.join("ca.key"), Zeroizing::new(ca_key.serialize_pem()).as_bytes())?;

@@ -34,6 +34,14 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// The other member this error blames, if any.
+    pub fn blamed_party(&self) -> Option<consort_net::PartyId> {
+        match self {
+            NodeError::Net(e) => e.blamed_party(),
+            _ => None,
+        }
+    }
+
     pub fn file(path: &Path, msg: String) -> NodeError {
         NodeError::File { path: path.to_path_buf(), msg }
     }

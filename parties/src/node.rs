@@ -56,8 +56,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let t = connect(node, opts.link).await?;
     spinner.set(format!("{me}: agreeing on the job"));
     if let Err(e) = agree(&t, job_hash).await {
-        t.abort("job spec mismatch").await;
-        return Err(e);
+        return Err(stop(&t, e, "its job spec differs").await);
     }
     info!(%me, job = %opts.job.spec.name, "all members agree on the job");
     if opts.fault == Some(Fault::StallAfterAgree) {
@@ -73,11 +72,8 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
                 .and_then(|d| data::local_aggregates(&input, spec, &d, members))
             {
                 Ok(v) => v,
-                Err(e) => {
-                    // Peers learn that our input is unusable, not which value or where.
-                    t.abort("its input data is invalid (see its log)").await;
-                    return Err(e);
-                }
+                // Peers learn that our input is unusable, not which value or where.
+                Err(e) => return Err(stop(&t, e, "its input data is invalid (see its log)").await),
             };
             spinner.set(format!("{me}: computing"));
             let mut rng = match opts.seed {
@@ -86,10 +82,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
             };
             match stats::run(&t, spec, &local, &mut rng).await {
                 Ok(r) => r,
-                Err(e) => {
-                    t.abort("protocol error").await;
-                    return Err(e.into());
-                }
+                Err(e) => return Err(stop(&t, e.into(), "protocol error").await),
             }
         }
     };
@@ -107,6 +100,17 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
         traffic,
         result,
     })
+}
+
+/// Stops the job for every member after `err`. When another member caused it, the
+/// others are told who (so they name the culprit, not us); otherwise they are told
+/// `own_reason`, which must not reveal private data.
+async fn stop<T: Transport>(t: &T, err: NodeError, own_reason: &str) -> NodeError {
+    match err.blamed_party() {
+        Some(culprit) if culprit != t.me() => t.abort(&err.to_string(), Some(culprit)).await,
+        _ => t.abort(own_reason, None).await,
+    }
+    err
 }
 
 /// Joins the mesh described by a node config.

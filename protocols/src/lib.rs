@@ -9,6 +9,27 @@
 //! Protocol cores are synchronous functions over vectors; the async drivers only move
 //! messages through a [`consort_net::Transport`], so every protocol runs unchanged over
 //! the in-memory network (tests) and over QUIC (real members).
+//!
+//! # Example: three members add their private vectors
+//!
+//! ```
+//! use consort_net::{MemoryNetwork, StepId};
+//! use consort_protocols::additive::secure_sum;
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let members = MemoryNetwork::new(3).build();
+//! let runs = members.into_iter().enumerate().map(|(i, t)| async move {
+//!     let mut rng = ChaCha20Rng::seed_from_u64(i as u64); // OS entropy in real runs
+//!     let private = [10 * i as u64, 1];
+//!     secure_sum(&t, &StepId::root("sum"), &private, &mut rng).await.unwrap()
+//! });
+//! for total in futures_util::future::join_all(runs).await {
+//!     assert_eq!(total, vec![0 + 10 + 20, 3]); // everyone learns the totals only
+//! }
+//! # });
+//! ```
 
 pub mod additive;
 pub mod fixed;

@@ -30,7 +30,8 @@ pub fn data(file: &str) -> PathBuf {
 
 fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.write_u128(now.as_nanos() ^ u128::from(std::process::id()));
     h.finish()
 }
 
@@ -58,8 +59,6 @@ pub fn free_base_port(n: u16) -> u16 {
 pub struct Consortium {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
-    pub n: usize,
-    pub base_port: u16,
 }
 
 impl Consortium {
@@ -87,15 +86,11 @@ impl Consortium {
             assert!(text.contains(&format!("listen = \"127.0.0.1:{}\"", base_port + i as u16)), "{text}");
             std::fs::write(&path, text).expect("write node config");
         }
-        Consortium { tmp, dir, n, base_port }
+        Consortium { tmp, dir }
     }
 
     pub fn node(&self, i: usize) -> PathBuf {
         self.dir.join(format!("party-{i}.toml"))
-    }
-
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
     }
 
     /// Writes a variant of member `i`'s node config with `edits` (old, new) applied.
@@ -238,7 +233,7 @@ pub struct Outcome {
 impl Outcome {
     /// The last `error: ` line of stderr (empty if there is none).
     pub fn error_line(&self) -> String {
-        self.stderr.lines().filter(|l| l.starts_with("error: ")).last().unwrap_or("").to_string()
+        self.stderr.lines().rev().find(|l| l.starts_with("error: ")).unwrap_or("").to_string()
     }
 }
 
@@ -248,12 +243,8 @@ pub fn wait_all(procs: &mut [Proc], within: Duration) -> Vec<Outcome> {
     let deadline = Instant::now() + within;
     let mut ended: Vec<Option<(Option<i32>, Instant)>> = procs.iter().map(|_| None).collect();
     loop {
-        for (p, e) in procs.iter_mut().zip(ended.iter_mut()) {
-            if e.is_none() {
-                if let Some(status) = p.child.try_wait().expect("try_wait") {
-                    *e = Some((status.code(), Instant::now()));
-                }
-            }
+        for (p, e) in procs.iter_mut().zip(ended.iter_mut()).filter(|(_, e)| e.is_none()) {
+            *e = p.child.try_wait().expect("try_wait").map(|status| (status.code(), Instant::now()));
         }
         if ended.iter().all(Option::is_some) {
             break;
@@ -266,8 +257,8 @@ pub fn wait_all(procs: &mut [Proc], within: Duration) -> Vec<Outcome> {
             std::thread::sleep(Duration::from_millis(100));
             let logs: Vec<String> = procs
                 .iter()
-                .enumerate()
-                .map(|(i, p)| format!("--- process {i} (ended: {:?}):\n{}", ended[i].map(|e| e.0), p.stderr()))
+                .zip(&ended)
+                .map(|(p, e)| format!("--- ended: {:?}:\n{}", e.map(|e| e.0), p.stderr()))
                 .collect();
             panic!("processes still running after {within:?}; killed them\n{}", logs.join("\n"));
         }

@@ -26,6 +26,11 @@ use crate::link::{LinkEmulation, Shaper};
 use crate::mailbox::Mailbox;
 use crate::transport::Transport;
 
+/// Close code of a member that aborts through its own fault.
+const CLOSE_ABORT: u32 = 2;
+/// Close code `CLOSE_BLAME_BASE + p`: the member stops because member `p` failed.
+const CLOSE_BLAME_BASE: u32 = 0x100;
+
 /// Everything a member needs to join the mesh.
 #[derive(Clone, Debug)]
 pub struct QuicConfig {
@@ -116,6 +121,7 @@ impl QuicTransport {
         let counters = Arc::new(Counters::default());
         for (&peer, conn) in &conns {
             tokio::spawn(read_loop(
+                cfg.me,
                 peer,
                 conn.clone(),
                 Arc::clone(&mailbox),
@@ -174,9 +180,12 @@ impl QuicTransport {
         .encode()?;
         let total = header.len() + payload.len();
         self.shaper.transmit(to, total).await;
-        let lost = |reason: String| NetError::PeerLost { party: to, reason };
-        let mut stream = conn.open_uni().await.map_err(|e| lost(mesh::describe(&e)))?;
-        stream.write_all_chunks(&mut [Bytes::from(header), payload]).await.map_err(|e| lost(e.to_string()))?;
+        let me = self.me;
+        let mut stream = conn.open_uni().await.map_err(|e| connection_error(me, to, &e))?;
+        stream.write_all_chunks(&mut [Bytes::from(header), payload]).await.map_err(|e| match e {
+            quinn::WriteError::ConnectionLost(c) => connection_error(me, to, &c),
+            other => NetError::PeerLost { party: to, reason: other.to_string() },
+        })?;
         let _ = stream.finish();
         if control {
             self.counters.on_control_send(total);
@@ -236,19 +245,28 @@ impl Transport for QuicTransport {
         Ok(msg)
     }
 
-    async fn abort(&self, reason: &str) {
+    async fn abort(&self, reason: &str, blame: Option<PartyId>) {
         let step = StepId::root("abort");
-        for p in self.peers() {
-            let kind = FrameKind::Abort { reason: reason.to_string() };
-            let sent =
-                tokio::time::timeout(Duration::from_secs(1), self.send_frame(p, kind, &step, Bytes::new())).await;
-            if let Ok(Ok(s)) = sent {
-                let _ = tokio::time::timeout(Duration::from_millis(500), s.stopped()).await;
+        let kind = FrameKind::Abort { reason: reason.to_string(), blame: blame.map(|p| p.0) };
+        // All peers at once, each bounded: a dead peer must not delay telling the others.
+        let sends = self.peers().into_iter().map(|p| {
+            let kind = kind.clone();
+            let step = &step;
+            async move {
+                let send = async {
+                    if let Ok(s) = self.send_frame(p, kind, step, Bytes::new()).await {
+                        let _ = s.stopped().await;
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_millis(800), send).await;
             }
-        }
+        });
+        futures_util::future::join_all(sends).await;
         self.mailbox.set_closing();
+        // The close carries the same news, in case it overtakes the frame.
+        let code = blame.map_or(CLOSE_ABORT, |p| CLOSE_BLAME_BASE + u32::from(p.0));
         for conn in self.conns.values() {
-            conn.close(2u32.into(), format!("aborted: {reason}").as_bytes());
+            conn.close(code.into(), reason.as_bytes());
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
@@ -258,8 +276,23 @@ impl Transport for QuicTransport {
     }
 }
 
+/// What the end of `peer`'s connection means: a clean abort (with the culprit it names),
+/// or a lost peer.
+fn connection_error(me: PartyId, peer: PartyId, e: &quinn::ConnectionError) -> NetError {
+    if let quinn::ConnectionError::ApplicationClosed(c) = e {
+        let code = c.error_code.into_inner();
+        if code >= u64::from(CLOSE_ABORT) {
+            let reason = String::from_utf8_lossy(&c.reason).into_owned();
+            let blame = code.checked_sub(u64::from(CLOSE_BLAME_BASE)).and_then(|p| u16::try_from(p).ok()).map(PartyId);
+            return NetError::from_abort(peer, reason, blame, me);
+        }
+    }
+    NetError::PeerLost { party: peer, reason: mesh::describe(e) }
+}
+
 /// Accepts the peer's streams until its connection ends.
 async fn read_loop(
+    me: PartyId,
     peer: PartyId,
     conn: Connection,
     mailbox: Arc<Mailbox>,
@@ -272,7 +305,7 @@ async fn read_loop(
             Ok(stream) => {
                 let (mb, c) = (Arc::clone(&mailbox), Arc::clone(&counters));
                 tokio::spawn(async move {
-                    if let Err(e) = read_frame(peer, stream, &mb, &c, session, max_frame).await {
+                    if let Err(e) = read_frame(me, peer, stream, &mb, &c, session, max_frame).await {
                         warn!(%peer, error = %e, "bad frame");
                         mb.fail(e);
                     }
@@ -284,7 +317,7 @@ async fn read_loop(
             }
             Err(quinn::ConnectionError::LocallyClosed) => return,
             Err(e) => {
-                mailbox.fail(NetError::PeerLost { party: peer, reason: mesh::describe(&e) });
+                mailbox.fail(connection_error(me, peer, &e));
                 return;
             }
         }
@@ -292,6 +325,7 @@ async fn read_loop(
 }
 
 async fn read_frame(
+    me: PartyId,
     peer: PartyId,
     mut stream: RecvStream,
     mailbox: &Arc<Mailbox>,
@@ -300,9 +334,7 @@ async fn read_frame(
     max_frame: u64,
 ) -> Result<(), NetError> {
     let truncated = |e: quinn::ReadExactError| match e {
-        quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(c)) => {
-            NetError::PeerLost { party: peer, reason: mesh::describe(&c) }
-        }
+        quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(c)) => connection_error(me, peer, &c),
         other => {
             NetError::PeerMisbehaved { party: peer, step: "frame".into(), what: format!("truncated frame: {other}") }
         }
@@ -340,7 +372,7 @@ async fn read_frame(
     counters.on_arrival(2 + len + body_len);
     match header.kind {
         FrameKind::Data => mailbox.deliver(peer, StepId::from_wire(header.step), Bytes::from(body)),
-        FrameKind::Abort { reason } => mailbox.fail(NetError::PeerAborted { party: peer, reason }),
+        FrameKind::Abort { reason, blame } => mailbox.fail(NetError::from_abort(peer, reason, blame.map(PartyId), me)),
         FrameKind::Done => mailbox.mark_done(peer),
     }
     Ok(())
