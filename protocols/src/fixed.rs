@@ -87,12 +87,6 @@ pub fn decode(v: u64, f: FracBits) -> f64 {
     (v as i64) as f64 / f.scale()
 }
 
-/// Decodes a ring element that holds a signed integer with `f` fractional bits, where the
-/// caller knows the magnitude may need more precision than `f64` arithmetic on `i64`.
-pub fn decode_i128(v: i128, f: FracBits) -> f64 {
-    v as f64 / f.scale()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

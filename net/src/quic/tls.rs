@@ -31,6 +31,14 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// Our copy of the private key is wiped when the identity is dropped. (rustls keeps its
+/// own signing key inside the TLS configs for the life of the connection.)
+impl Drop for Identity {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl Identity {
     /// Parses PEM text: certificate chain, PKCS#8/SEC1 private key, CA certificate.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<Identity, NetError> {
