@@ -84,3 +84,62 @@ pub fn local_aggregates(
         other => NodeError::from(other),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    fn cols(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_the_requested_columns_in_spec_order() {
+        let (_d, p) = csv("a,b,c\n1,2,3\n4,5.5,6\n");
+        let t = load_columns(&p, &cols(&["c", "a"])).unwrap();
+        assert_eq!(t.columns, vec![vec![3.0, 6.0], vec![1.0, 4.0]]);
+    }
+
+    #[test]
+    fn every_bad_input_names_file_line_and_column() {
+        let cases = [
+            ("a,b\n1,2\n", vec!["z"], "line 1, column 'z': no such column in the header (it has: a, b)"),
+            ("a,b\n1,2\n3,x\n", vec!["b"], "line 3, column 'b': 'x' is not a number"),
+            ("a,b\n1,2\n3,\n", vec!["b"], "line 3, column 'b': empty cell (a number is required)"),
+            ("a,b\n1,inf\n", vec!["b"], "line 2, column 'b': 'inf' is not a finite number"),
+            ("a,b\n", vec!["a"], "no data rows after the header line"),
+            ("", vec!["a"], "the file is empty (no header line)"),
+            ("a,b\n1,2,3\n", vec!["a"], "line 2: CSV error"),
+        ];
+        for (text, want, msg) in cases {
+            let (_d, p) = csv(text);
+            let before = std::fs::read(&p).unwrap();
+            let err = load_columns(&p, &cols(&want)).unwrap_err().to_string();
+            assert!(err.starts_with(&p.display().to_string()), "{err}");
+            assert!(err.contains(msg), "{text:?}: {err}");
+            assert_eq!(std::fs::read(&p).unwrap(), before, "input file modified");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_mapped_to_their_line() {
+        let (_d, p) = csv("a\n1\n2\n1e9\n");
+        let spec = StatsSpec { columns: cols(&["a"]), frac_bits: Default::default(), histograms: Default::default() };
+        let t = load_columns(&p, &spec.columns).unwrap();
+        let err = local_aggregates(&p, &spec, &t, 3).unwrap_err().to_string();
+        assert!(err.contains("line 4, column 'a': 1000000000 is outside the supported range"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = load_columns(Path::new("/nonexistent/m.csv"), &cols(&["a"])).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/m.csv: cannot open"), "{err}");
+    }
+}
