@@ -86,8 +86,14 @@ impl Mailbox {
         self.lock().failure.clone()
     }
 
-    /// Waits for the next message from `from` at `step`.
-    pub(crate) async fn recv(&self, from: PartyId, step: &StepId, timeout: Duration) -> Result<Bytes, NetError> {
+    /// Waits until `ready` finds what the caller wants in the state, or a failure is
+    /// recorded, or `timeout` passes (`None`). The notification is armed before the state
+    /// is checked, so a wake-up between the check and the wait cannot be missed.
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<Result<T, NetError>> {
         let wait = async {
             loop {
                 let notified = self.notify.notified();
@@ -95,14 +101,8 @@ impl Mailbox {
                 notified.as_mut().enable();
                 {
                     let mut s = self.lock();
-                    let key = (from, step.clone());
-                    if let Some(q) = s.queues.get_mut(&key)
-                        && let Some(msg) = q.pop_front()
-                    {
-                        if q.is_empty() {
-                            s.queues.remove(&key);
-                        }
-                        return Ok(msg);
+                    if let Some(v) = ready(&mut s) {
+                        return Ok(v);
                     }
                     if let Some(err) = &s.failure {
                         return Err(err.clone());
@@ -111,34 +111,31 @@ impl Mailbox {
                 notified.await;
             }
         };
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(r) => r,
-            Err(_) => Err(NetError::Timeout { party: from, step: step.to_string(), after: timeout }),
-        }
+        tokio::time::timeout(timeout, wait).await.ok()
+    }
+
+    /// Waits for the next message from `from` at `step`.
+    pub(crate) async fn recv(&self, from: PartyId, step: &StepId, timeout: Duration) -> Result<Bytes, NetError> {
+        let key = (from, step.clone());
+        let got = self
+            .wait_until(timeout, |s| {
+                let q = s.queues.get_mut(&key)?;
+                let msg = q.pop_front();
+                if q.is_empty() {
+                    s.queues.remove(&key);
+                }
+                msg
+            })
+            .await;
+        got.unwrap_or_else(|| Err(NetError::Timeout { party: from, step: step.to_string(), after: timeout }))
     }
 
     /// Waits until every party in `peers` has said it is done.
     pub(crate) async fn wait_done(&self, peers: &[PartyId], timeout: Duration) -> Result<(), NetError> {
-        let wait = async {
-            loop {
-                let notified = self.notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                {
-                    let s = self.lock();
-                    if peers.iter().all(|p| s.done.contains(p)) {
-                        return Ok(());
-                    }
-                    if let Some(err) = &s.failure {
-                        return Err(err.clone());
-                    }
-                }
-                notified.await;
-            }
-        };
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(r) => r,
-            Err(_) => {
+        let all_done = |s: &mut State| peers.iter().all(|p| s.done.contains(p)).then_some(());
+        match self.wait_until(timeout, all_done).await {
+            Some(r) => r,
+            None => {
                 let missing = {
                     let s = self.lock();
                     peers.iter().copied().find(|p| !s.done.contains(p))

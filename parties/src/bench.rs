@@ -16,6 +16,7 @@ use crate::config::Node;
 use crate::error::NodeError;
 use crate::files::{read_text, write_result};
 use crate::node::connect;
+use crate::report::cost_table;
 use crate::simulate::{SimulateOptions, loopback_consortium, simulate, spawn_member};
 
 /// Figures measured by party 0 of the two-process benchmark.
@@ -182,19 +183,7 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         "\nstats job, 3 members x {rows} rows, 4 columns + 1 histogram: {:.3} s wall (simulate, incl. process start)",
         stats.wall_secs
     );
-    let _ = writeln!(
-        table,
-        "{:<8} {:>10} {:>14} {:>14} {:>10} {:>8}",
-        "member", "run s", "bytes sent", "bytes recv", "messages", "rounds"
-    );
-    for m in &stats.members {
-        let t = &m.traffic;
-        let _ = writeln!(
-            table,
-            "{:<8} {:>10.3} {:>14} {:>14} {:>10} {:>8}",
-            m.party, m.wall_secs, t.bytes_sent, t.bytes_received, t.messages_sent, t.rounds
-        );
-    }
+    table.push_str(&cost_table(&stats.members));
     print!("{table}");
     if let Some(out) = out {
         let json = serde_json::json!({ "quic": figures, "stats": stats });

@@ -68,9 +68,15 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
         Task::Stats => {
             let spec = opts.job.stats()?;
             spinner.set(format!("{me}: reading {}", input.display()));
-            let local = match data::load_columns(&input, &spec.columns)
-                .and_then(|d| data::local_aggregates(&input, spec, &d, members))
-            {
+            // File reading and parsing block: keep them off the runtime that drives QUIC.
+            let (path, owned) = (input.clone(), spec.clone());
+            let loaded = tokio::task::spawn_blocking(move || {
+                data::load_columns(&path, &owned.columns)
+                    .and_then(|d| data::local_aggregates(&path, &owned, &d, members))
+            })
+            .await
+            .unwrap_or_else(|e| Err(NodeError::file(&input, format!("reading was interrupted: {e}"))));
+            let local = match loaded {
                 Ok(v) => v,
                 // Peers learn that our input is unusable, not which value or where.
                 Err(e) => return Err(stop(&t, e, "its input data is invalid (see its log)").await),
@@ -92,14 +98,19 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     Ok(MemberReport {
         party: me.0,
         job: opts.job.spec.name.clone(),
-        task: "stats".into(),
-        backend: "additive".into(),
+        task: wire_name(&opts.job.spec.task),
+        backend: wire_name(&opts.job.spec.backend),
         job_hash: hex::encode(job_hash),
         version: VERSION.into(),
         wall_secs: started.elapsed().as_secs_f64(),
         traffic,
         result,
     })
+}
+
+/// The name a job-spec enum has in the TOML file (its serde name).
+fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Stops the job for every member after `err`. When another member caused it, the
