@@ -34,4 +34,5 @@
 pub mod additive;
 pub mod fixed;
 pub mod share;
+pub mod spdz;
 pub mod stats;
