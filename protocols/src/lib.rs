@@ -33,6 +33,7 @@
 
 pub mod additive;
 pub mod fixed;
+pub mod learn;
 pub mod share;
 pub mod spdz;
 pub mod stats;

@@ -29,6 +29,31 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         Ok(futures_util::future::try_join_all(recvs).await?)
     }
 
+    /// Every member announces a public number (row counts, sizes); returns them in member
+    /// order.
+    pub async fn exchange_public(&self, step: &StepId, mine: u64) -> Result<Vec<u64>, MpcError> {
+        self.send_members(step, Bytes::copy_from_slice(&mine.to_le_bytes())).await?;
+        let mut out = vec![0u64; self.members.len()];
+        if let Some(o) = out.get_mut(self.me) {
+            *o = mine;
+        }
+        for (from, bytes) in self.gather_members(step).await? {
+            let v: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                MpcError::Net(consort_net::NetError::PeerMisbehaved {
+                    party: from,
+                    step: step.to_string(),
+                    what: format!("sent {} bytes, expected one 8-byte number", bytes.len()),
+                })
+            })?;
+            if let Some(i) = self.members.iter().position(|p| *p == from) {
+                if let Some(o) = out.get_mut(i) {
+                    *o = u64::from_le_bytes(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens shared values to every member (a partial opening: in malicious mode the
     /// result is logged and only trusted after the next MAC check).
     pub(crate) async fn open(
@@ -214,12 +239,13 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                         *slot = Some(m);
                     }
                 }
+                let mut seen: Vec<(usize, Vec<u128>)> = Vec::new();
                 if let Some(Some(m)) = by_owner.get(self.me) {
                     // ε = x - r: uniform, so it can go to everyone.
                     let eps: Vec<u128> =
                         mine.iter().zip(&m.clear).map(|(x, r)| u128::from(*x).wrapping_sub(*r)).collect();
                     self.send_members(&step.index(self.me as u64), wire::encode(self.security, &eps)).await?;
-                    self.log.absorb(&step.index(self.me as u64), &eps);
+                    seen.push((self.me, eps.clone()));
                     put(
                         &mut out,
                         self.me,
@@ -238,9 +264,15 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                     let s = step.index(i as u64);
                     let bytes = self.t.recv(p, &s).await?;
                     let eps = wire::decode(self.security, p, &s, &bytes, rows * cols)?;
-                    self.log.absorb(&s, &eps);
+                    seen.push((i, eps.clone()));
                     let m = by_owner.get(i).cloned().flatten().unwrap_or_default();
                     put(&mut out, i, self.masked_input(&m, &eps, rows, cols)?);
+                }
+                // Every member hashes the masked inputs in member order, whatever order
+                // they arrived in, so honest transcripts agree.
+                seen.sort_by_key(|(i, _)| *i);
+                for (i, eps) in &seen {
+                    self.log.absorb(&step.index(*i as u64), eps);
                 }
                 if counts.get(self.me) == Some(&0) {
                     put(&mut out, self.me, Shared::new(0, cols, Vec::new(), Vec::new()));
