@@ -225,3 +225,51 @@ fn ten_thousand_iterations_neither_overflow_nor_diverge() {
     let w = o.weights.as_ref().unwrap();
     assert!(w.w1.iter().chain(&w.w2).all(|v| v.abs() < 50.0), "weights stay bounded");
 }
+
+#[test]
+fn inference_reveals_predictions_to_the_input_owner_only() {
+    use consort_protocols::learn::spec::InferSpec;
+    // A model trained in plaintext stands in for one trained on shares (their equality is
+    // tested above); member 0 owns it, member 2 owns the rows.
+    let mut spec = mlp_spec();
+    spec.loss_every = None;
+    let s = setup(&DIABETES, "target", &spec);
+    let pooled = Rows::concat(&s.train);
+    let x = pooled.standardized(&s.means, &s.stds);
+    for kind in [ModelKind::Logreg, ModelKind::Mlp] {
+        spec.model = kind;
+        let (ym, ys) = if kind == ModelKind::Mlp { (152.0, 77.0) } else { (0.0, 1.0) };
+        let y: Vec<f64> = pooled.y.iter().map(|v| if kind == ModelKind::Logreg { f64::from(u8::from(*v > 140.0)) } else { (v - ym) / ys }).collect();
+        let w = plain::train(&spec, &x, &y, s.features.len(), &|z| Function::Sigmoid.eval(z)).weights;
+        let m = model(&s, &spec, &w, (ym, ys));
+        let ispec = InferSpec {
+            model: kind,
+            features: s.features.clone(),
+            hidden: spec.hidden,
+            sigmoid: spec.sigmoid.clone(),
+            model_owner: 0,
+            input_owner: 2,
+        };
+        let rows = s.test.x.clone();
+        for sec in [Security::SemiHonest, Security::Malicious] {
+            let (m2, rows2, ispec2) = (m.clone(), rows.clone(), ispec.clone());
+            let out = run(3, sec, move |i, t, p| {
+                let (m, rows, ispec) = (m2.clone(), rows2.clone(), ispec2.clone());
+                async move {
+                    let mut e = Engine::new(&t, members(3), p, FracBits::default()).unwrap();
+                    let model = (i == 0).then_some(&m);
+                    let r = (i == 2).then_some(&rows[..]);
+                    e.infer(&StepId::root("infer"), &ispec, model, r).await.unwrap()
+                }
+            });
+            assert!(out[0].is_none() && out[1].is_none(), "only the input owner learns predictions");
+            let got = out[2].as_ref().unwrap();
+            assert_eq!(got.len(), s.test.n());
+            let tol = if kind == ModelKind::Logreg { 2e-3 } else { 0.5 };
+            for (k, g) in got.iter().enumerate() {
+                let want = m.predict(s.test.row(k), false);
+                assert!((g - want).abs() < tol, "{kind:?} {sec}: row {k}: {g} vs {want}");
+            }
+        }
+    }
+}

@@ -25,9 +25,9 @@ pub struct TrainOutput {
     pub counts: Vec<usize>,
 }
 
-struct Ctx {
-    f: u32,
-    h: usize,
+pub(crate) struct Ctx {
+    pub(crate) f: u32,
+    pub(crate) h: usize,
 }
 
 impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
@@ -71,7 +71,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
     }
 
     /// The MLP forward pass: hidden activations (with a ones column) and the output.
-    async fn mlp_forward(
+    pub(crate) async fn mlp_forward(
         &mut self,
         step: &StepId,
         ctx: &Ctx,
