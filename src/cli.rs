@@ -7,11 +7,12 @@ use clap::{Args, Parser, Subcommand};
 /// consort: secure multi-party computation for consortia.
 ///
 /// Each member runs a party node beside its own data; the nodes talk over QUIC with
-/// mutual TLS and compute joint results (pooled statistics today) without any member
-/// seeing another's records. Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug);
+/// mutual TLS and compute joint results (pooled statistics; secure training and
+/// inference on shares with a dealer) without any member seeing another's records. Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug);
 /// results are JSON.
 const EXAMPLES: &str = "Examples:
   consort simulate --parties 3 --job examples/jobs/stats.toml      # a whole job on this machine
+  consort simulate --parties 3 --job examples/jobs/train-logreg.toml  # secure training (+ a dealer process)
   consort certs init --parties 3 --out consortium/                  # test certificates + node configs
   consort run --node consortium/party-0.toml --job examples/jobs/stats.toml --out result.json
   consort bench net                                                  # QUIC and stats-job figures";

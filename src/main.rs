@@ -10,7 +10,7 @@ use consort_net::LinkEmulation;
 use consort_parties::config::Node;
 use consort_parties::job::Job;
 use consort_parties::node::{Fault, RunOptions};
-use consort_parties::report::{cost_table, stats_table};
+use consort_parties::report::{cost_table, result_text};
 use consort_parties::simulate::SimulateOptions;
 use consort_parties::{NodeError, bench, certs, files, node, simulate};
 
@@ -55,6 +55,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             let fault = match a.fault.as_deref() {
                 None => None,
                 Some("stall-after-agree") => Some(Fault::StallAfterAgree),
+                Some("corrupt-share") => Some(Fault::CorruptShare),
                 Some(other) => return Err(NodeError::Simulation(format!("unknown fault '{other}'"))),
             };
             let opts = RunOptions {
@@ -93,7 +94,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             };
             let report = simulate::simulate(&opts).await?;
             println!("job '{}': {} members, {:.3} s wall time\n", report.job, report.parties, report.wall_secs);
-            print!("{}", stats_table(&report.result));
+            print!("{}", result_text(&report.result, report.comparison.as_ref()));
             println!();
             print!("{}", cost_table(&report.members));
             if let Some(out) = &a.out {

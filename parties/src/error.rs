@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use consort_net::NetError;
+use consort_protocols::spdz::MpcError;
 use consort_protocols::stats::StatsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,8 @@ pub enum NodeError {
     Net(#[from] NetError),
     #[error(transparent)]
     Stats(StatsError),
+    #[error(transparent)]
+    Mpc(MpcError),
     /// A simulated member failed.
     #[error("{0}")]
     Simulation(String),
@@ -38,6 +41,7 @@ impl NodeError {
     pub fn blamed_party(&self) -> Option<consort_net::PartyId> {
         match self {
             NodeError::Net(e) => e.blamed_party(),
+            NodeError::Mpc(e) => e.blamed_party(),
             _ => None,
         }
     }
@@ -52,6 +56,15 @@ impl From<StatsError> for NodeError {
         match e {
             StatsError::Net(n) => NodeError::Net(n),
             other => NodeError::Stats(other),
+        }
+    }
+}
+
+impl From<MpcError> for NodeError {
+    fn from(e: MpcError) -> NodeError {
+        match e {
+            MpcError::Net(n) => NodeError::Net(n),
+            other => NodeError::Mpc(other),
         }
     }
 }

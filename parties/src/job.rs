@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use consort_net::PartyId;
+use consort_protocols::learn::spec::{InferSpec, SpdzSpec, TrainSpec};
 use consort_protocols::stats::StatsSpec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,6 +22,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum Task {
     /// Pooled statistics over the members' rows.
     Stats,
+    /// Train a model on the members' pooled rows (`[train]`).
+    Train,
+    /// Apply one member's model to another member's rows (`[infer]`).
+    Infer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -29,6 +34,8 @@ pub enum Backend {
     /// Additive secret sharing over Z_2^64.
     #[default]
     Additive,
+    /// SPDZ-style arithmetic with a dealer (`[spdz]`): triples, truncation, MACs.
+    Spdz,
 }
 
 /// A job spec file.
@@ -41,10 +48,20 @@ pub struct JobSpec {
     pub backend: Backend,
     #[serde(default)]
     pub stats: Option<StatsSpec>,
+    #[serde(default)]
+    pub spdz: Option<SpdzSpec>,
+    #[serde(default)]
+    pub train: Option<TrainSpec>,
+    #[serde(default)]
+    pub infer: Option<InferSpec>,
     /// Input file per member (`party-0 = "path.csv"`), relative to the job file. Local:
     /// not part of the agreed hash.
     #[serde(default, skip_serializing)]
     pub inputs: BTreeMap<String, PathBuf>,
+}
+
+fn wire<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// A loaded job spec.
@@ -69,12 +86,44 @@ impl Job {
     }
 
     fn validate(&self) -> Result<(), NodeError> {
-        match self.spec.task {
-            Task::Stats => {
+        match (self.spec.task, self.spec.backend) {
+            (Task::Stats, Backend::Additive) => {
                 let stats = self.stats()?;
                 stats.validate().map_err(|e| self.err(e.to_string()))
             }
+            (Task::Train, Backend::Spdz) => {
+                self.spdz()?;
+                self.train()?.validate().map_err(|e| self.err(e))
+            }
+            (Task::Infer, Backend::Spdz) => {
+                let spdz = self.spdz()?;
+                let infer = self.infer()?;
+                if spdz.dealer == infer.model_owner || spdz.dealer == infer.input_owner {
+                    return Err(self.err("the dealer cannot own the model or the rows"));
+                }
+                infer.validate().map_err(|e| self.err(e))
+            }
+            (task, backend) => Err(self.err(format!(
+                "backend \"{}\" does not run task \"{}\" (stats: additive; train, infer: spdz)",
+                wire(&backend),
+                wire(&task)
+            ))),
         }
+    }
+
+    /// The `[spdz]` table.
+    pub fn spdz(&self) -> Result<&SpdzSpec, NodeError> {
+        self.spec.spdz.as_ref().ok_or_else(|| self.err("backend \"spdz\" needs a [spdz] table with a dealer"))
+    }
+
+    /// The `[train]` table.
+    pub fn train(&self) -> Result<&TrainSpec, NodeError> {
+        self.spec.train.as_ref().ok_or_else(|| self.err("task \"train\" needs a [train] table"))
+    }
+
+    /// The `[infer]` table.
+    pub fn infer(&self) -> Result<&InferSpec, NodeError> {
+        self.spec.infer.as_ref().ok_or_else(|| self.err("task \"infer\" needs an [infer] table"))
     }
 
     /// The `[stats]` table of a stats job.
@@ -122,8 +171,12 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_reasons() {
+        let e = job("name='x'\ntask='learn'\n").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `learn`"), "{e}");
         let e = job("name='x'\ntask='train'\n").unwrap_err().to_string();
-        assert!(e.contains("unknown variant `train`"), "{e}");
+        assert_eq!(e, "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train, infer: spdz)");
+        let e = job("name='x'\ntask='train'\nbackend='spdz'\n").unwrap_err().to_string();
+        assert_eq!(e, "job spec t.toml: backend \"spdz\" needs a [spdz] table with a dealer");
         let e = job("name='x'\ntask='stats'\n").unwrap_err().to_string();
         assert_eq!(e, "job spec t.toml: task \"stats\" needs a [stats] table");
         let e = job("name='x'\ntask='stats'\n[stats]\ncolumns=['a']\nhistograms={a=[1,0]}\n").unwrap_err().to_string();

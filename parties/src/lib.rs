@@ -5,11 +5,13 @@
 //! - [`job`]: the job spec and its agreed hash; [`agree`]: the agreement step;
 //! - [`data`]: reading a member's own CSV, with errors that name file, line and column;
 //! - [`node`]: `consort run`, one member's part of a job;
+//! - [`spdz_job`]: the dealer's and the members' part of a `backend = "spdz"` job;
 //! - [`simulate`]: `consort simulate`, N members as N local processes;
 //! - [`bench`]: `consort bench net`;
 //! - [`report`]: result files and printed tables.
 
 pub mod agree;
+pub mod baseline;
 pub mod bench;
 pub mod certs;
 pub mod config;
@@ -21,5 +23,6 @@ pub mod node;
 pub mod progress;
 pub mod report;
 pub mod simulate;
+pub mod spdz_job;
 
 pub use error::NodeError;

@@ -18,7 +18,7 @@ use crate::error::NodeError;
 use crate::files::{check_private, read_text};
 use crate::job::{Job, Task, VERSION};
 use crate::progress::Spinner;
-use crate::report::MemberReport;
+use crate::report::{JobResult, MemberReport};
 
 /// Deliberate misbehaviour, for fault-injection tests (hidden from `--help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub enum Fault {
     /// Stop responding after the job agreement, before the first protocol message
     /// (keeps the connection alive; a test then kills the process).
     StallAfterAgree,
+    /// Cheat in an spdz job: add 1 to this member's share of the first opened value and
+    /// carry on (the MAC check must catch it).
+    CorruptShare,
 }
 
 /// Options of one member's run.
@@ -47,9 +50,15 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let node = &opts.node;
     let me = node.me();
     let job_hash = opts.job.hash()?;
+    // The dealer of an spdz job and members without data (inference) have no input.
+    let needs_input = match opts.job.spec.task {
+        Task::Stats | Task::Train => opts.job.spec.spdz.as_ref().is_none_or(|s| s.dealer != me.0),
+        Task::Infer => opts.job.spec.infer.as_ref().is_some_and(|i| i.model_owner == me.0 || i.input_owner == me.0),
+    };
     let input = match &opts.input {
-        Some(p) => p.clone(),
-        None => opts.job.input_for(me)?,
+        Some(p) => Some(p.clone()),
+        None if needs_input => Some(opts.job.input_for(me)?),
+        None => None,
     };
     let members = node.roster()?.len();
     let spinner = Spinner::new(format!("{me}: connecting to {} members", members - 1));
@@ -65,7 +74,16 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     }
 
     let result = match opts.job.spec.task {
+        Task::Train | Task::Infer => {
+            spinner.set(format!("{me}: computing ({})", wire_name(&opts.job.spec.task)));
+            let corrupt = opts.fault == Some(Fault::CorruptShare);
+            match crate::spdz_job::run(&t, &opts.job, input.as_deref(), opts.seed, corrupt).await {
+                Ok(r) => r,
+                Err((e, reason)) => return Err(stop(&t, e, reason).await),
+            }
+        }
         Task::Stats => {
+            let input = input.clone().unwrap_or_default();
             let spec = opts.job.stats()?;
             spinner.set(format!("{me}: reading {}", input.display()));
             // File reading and parsing block: keep them off the runtime that drives QUIC.
@@ -87,7 +105,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
                 None => os_rng()?,
             };
             match stats::run(&t, spec, &local, &mut rng).await {
-                Ok(r) => r,
+                Ok(r) => JobResult::Stats(r),
                 Err(e) => return Err(stop(&t, e.into(), "protocol error").await),
             }
         }

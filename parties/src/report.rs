@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 
 use consort_net::CounterSnapshot;
+use consort_protocols::learn::model::TrainedModel;
+use consort_protocols::spdz::Security;
 use consort_protocols::stats::StatsResult;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,60 @@ pub struct MemberReport {
     pub version: String,
     pub wall_secs: f64,
     pub traffic: CounterSnapshot,
-    pub result: StatsResult,
+    pub result: JobResult,
+}
+
+/// The outcome of a job on one member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum JobResult {
+    Stats(StatsResult),
+    Train(TrainResult),
+    Infer(InferResult),
+    /// The dealer node's part: what it dealt (it learns no result).
+    Dealer(DealerResult),
+}
+
+/// A member's outcome of secure training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainResult {
+    pub security: Security,
+    /// The model, on the members the job reveals it to.
+    pub model: Option<TrainedModel>,
+    pub iterations: usize,
+    /// Training rows per member (public during the job).
+    pub rows: Vec<usize>,
+    /// `(epoch, pooled training loss)`, when the job asks for it.
+    pub losses: Vec<(usize, f64)>,
+    /// This member's held-out rows, scored with the model (when it has it).
+    pub local_test_rows: usize,
+    /// Accuracy (logistic regression) or mean squared error (MLP) on those rows.
+    pub local_test_metric: Option<f64>,
+}
+
+/// A member's outcome of inference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InferResult {
+    pub security: Security,
+    /// On the input owner only.
+    pub predictions: Option<Vec<f64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DealerResult {
+    pub reservations: u64,
+    pub values: u64,
+}
+
+/// A secure model next to the plaintext baseline on the same split (simulate only: it
+/// alone sees every member's file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// "accuracy" or "mse".
+    pub metric: String,
+    pub test_rows: usize,
+    pub secure: f64,
+    pub plaintext: f64,
 }
 
 /// What `consort simulate` writes: the common result and each member's costs.
@@ -26,7 +81,9 @@ pub struct SimulationReport {
     pub job: String,
     pub parties: usize,
     pub wall_secs: f64,
-    pub result: StatsResult,
+    pub result: JobResult,
+    #[serde(default)]
+    pub comparison: Option<Comparison>,
     pub members: Vec<MemberCost>,
 }
 
@@ -80,6 +137,40 @@ pub fn cost_table(members: &[MemberCost]) -> String {
             s,
             "{:<8} {:>10.3} {:>14} {:>14} {:>10} {:>8}",
             m.party, m.wall_secs, t.bytes_sent, t.bytes_received, t.messages_sent, t.rounds
+        );
+    }
+    s
+}
+
+/// A human-readable summary of any result.
+pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
+    let mut s = String::new();
+    match r {
+        JobResult::Stats(st) => s.push_str(&stats_table(st)),
+        JobResult::Train(t) => {
+            let _ = writeln!(s, "secure training ({}): {} iterations over {:?} rows", t.security, t.iterations, t.rows);
+            for (e, l) in &t.losses {
+                let _ = writeln!(s, "  epoch {e:>5}: pooled training loss {l:.5}");
+            }
+            if let Some(m) = &t.model {
+                let _ = writeln!(s, "model: {:?} on {} features, label '{}'", m.model, m.features.len(), m.label);
+            }
+        }
+        JobResult::Infer(i) => {
+            let _ = writeln!(s, "secure inference ({})", i.security);
+            if let Some(p) = &i.predictions {
+                let _ = writeln!(s, "{} predictions (input owner only); first: {:?}", p.len(), p.iter().take(5).collect::<Vec<_>>());
+            }
+        }
+        JobResult::Dealer(d) => {
+            let _ = writeln!(s, "dealer: {} reservations, {} values dealt", d.reservations, d.values);
+        }
+    }
+    if let Some(c) = cmp {
+        let _ = writeln!(
+            s,
+            "\ntest {} on {} held-out rows: secure {:.4}, plaintext (same seed, split and hyper-parameters) {:.4}",
+            c.metric, c.test_rows, c.secure, c.plaintext
         );
     }
     s

@@ -15,7 +15,8 @@ use crate::certs;
 use crate::error::NodeError;
 use crate::job::Job;
 use crate::progress::members_bar;
-use crate::report::{MemberCost, MemberReport, SimulationReport};
+use crate::report::{JobResult, MemberCost, MemberReport, SimulationReport};
+use consort_protocols::learn::model::TrainedModel;
 
 /// Options of a simulation.
 #[derive(Clone, Debug)]
@@ -91,15 +92,36 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         return Err(NodeError::Simulation("a simulation needs at least 2 parties".into()));
     }
     let job = Job::load(&opts.job)?;
-    for i in 0..opts.parties {
-        job.input_for(PartyId(i as u16))?;
+    // An spdz job has a dealer: one more process, the party after the members.
+    let dealer = job.spec.spdz.as_ref().map(|s| s.dealer);
+    if let Some(d) = dealer {
+        if usize::from(d) != opts.parties {
+            return Err(NodeError::Job {
+                path: opts.job.clone(),
+                msg: format!(
+                    "the job names party {d} as its dealer; with --parties {0} the dealer must be party {0}",
+                    opts.parties
+                ),
+            });
+        }
     }
+    for i in 0..opts.parties {
+        let p = PartyId(i as u16);
+        let needs = match &job.spec.infer {
+            Some(inf) if job.spec.task == crate::job::Task::Infer => inf.model_owner == p.0 || inf.input_owner == p.0,
+            _ => true,
+        };
+        if needs {
+            job.input_for(p)?;
+        }
+    }
+    let processes = opts.parties + usize::from(dealer.is_some());
     let dir =
         tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("cannot create a temporary directory: {e}")))?;
-    loopback_consortium(dir.path(), opts.parties, opts.timeout_secs)?;
+    loopback_consortium(dir.path(), processes, opts.timeout_secs)?;
     let started = Instant::now();
     let mut children = Vec::new();
-    for i in 0..opts.parties {
+    for i in 0..processes {
         let mut args = vec![
             "run".to_string(),
             "--node".into(),
@@ -122,7 +144,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         let last = forward_logs(&mut child, i, opts.show_logs);
         children.push((i, child, last));
     }
-    let bar = members_bar(opts.parties as u64);
+    let bar = members_bar(processes as u64);
     let wait_all = async {
         let mut statuses = Vec::new();
         for (i, child, last) in &mut children {
@@ -170,18 +192,56 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
     if !failures.is_empty() {
         return Err(NodeError::Simulation(format!("simulation failed:\n  {}", failures.join("\n  "))));
     }
-    let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
-    if let Some(other) = reports.iter().find(|r| r.result != first.result) {
-        return Err(NodeError::Simulation(format!(
-            "party {} and party {} obtained different results",
-            first.party, other.party
-        )));
-    }
+    let is_dealer = |r: &MemberReport| dealer == Some(r.party);
+    let (result, comparison) = match job.spec.task {
+        crate::job::Task::Stats => {
+            let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
+            if let Some(other) = reports.iter().find(|r| r.result != first.result) {
+                return Err(NodeError::Simulation(format!(
+                    "party {} and party {} obtained different results",
+                    first.party, other.party
+                )));
+            }
+            (first.result.clone(), None)
+        }
+        crate::job::Task::Train => {
+            let models: Vec<(u16, &TrainedModel)> = reports
+                .iter()
+                .filter_map(|r| match &r.result {
+                    JobResult::Train(t) => t.model.as_ref().map(|m| (r.party, m)),
+                    _ => None,
+                })
+                .collect();
+            if let (Some((a, m)), Some((b, _))) = (models.first(), models.iter().find(|(_, x)| x != &models[0].1)) {
+                let _ = m;
+                return Err(NodeError::Simulation(format!("party {a} and party {b} obtained different models")));
+            }
+            let holder = reports
+                .iter()
+                .find(|r| matches!(&r.result, JobResult::Train(t) if t.model.is_some()))
+                .or_else(|| reports.iter().find(|r| !is_dealer(r)))
+                .ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
+            let comparison = match models.first() {
+                Some((_, m)) => Some(crate::baseline::compare(&job, opts.parties, m)?),
+                None => None,
+            };
+            (holder.result.clone(), comparison)
+        }
+        crate::job::Task::Infer => {
+            let owner = job.infer()?.input_owner;
+            let r = reports
+                .iter()
+                .find(|r| r.party == owner)
+                .ok_or_else(|| NodeError::Simulation("the input owner did not report".into()))?;
+            (r.result.clone(), None)
+        }
+    };
     Ok(SimulationReport {
-        job: first.job.clone(),
+        job: job.spec.name.clone(),
         parties: opts.parties,
         wall_secs,
-        result: first.result.clone(),
+        result,
+        comparison,
         members: reports
             .iter()
             .map(|r| MemberCost { party: r.party, wall_secs: r.wall_secs, traffic: r.traffic })

@@ -14,7 +14,7 @@
 //! members, the total minus your contribution is the other's). A member that deviates
 //! can make the result wrong; detecting that needs the MACs of the malicious mode.
 
-use consort_net::{NetError, StepId, Transport, decode_u64s, encode_u64s};
+use consort_net::{NetError, PartyId, StepId, Transport, decode_u64s, encode_u64s};
 use rand_core::Rng;
 
 use crate::share::{add_assign, share_vec};
@@ -28,7 +28,20 @@ pub async fn secure_sum<T: Transport>(
     rng: &mut impl Rng,
 ) -> Result<Vec<u64>, NetError> {
     let parties = t.parties().to_vec();
+    secure_sum_among(t, &parties, step, input, rng).await
+}
+
+/// [`secure_sum`] among `parties` only (other members of the session, such as a dealer
+/// node, take no part and learn nothing).
+pub async fn secure_sum_among<T: Transport>(
+    t: &T,
+    parties: &[PartyId],
+    step: &StepId,
+    input: &[u64],
+    rng: &mut impl Rng,
+) -> Result<Vec<u64>, NetError> {
     let me = t.me();
+    let others: Vec<PartyId> = parties.iter().copied().filter(|p| *p != me).collect();
     let len = input.len();
     let mut shares = share_vec(input, parties.len(), rng);
 
@@ -43,15 +56,18 @@ pub async fn secure_sum<T: Transport>(
         }
     }
     futures_util::future::try_join_all(outgoing.into_iter().map(|(p, b)| t.send(p, &share_step, b))).await?;
-    for (from, bytes) in t.gather(&share_step).await? {
-        add_assign(&mut mine, &decode_u64s(from, &share_step, &bytes, len)?);
+    for from in &others {
+        let bytes = t.recv(*from, &share_step).await?;
+        add_assign(&mut mine, &decode_u64s(*from, &share_step, &bytes, len)?);
     }
 
     let open_step = step.child("open");
-    t.broadcast(&open_step, encode_u64s(&mine)).await?;
+    let payload = encode_u64s(&mine);
+    futures_util::future::try_join_all(others.iter().map(|p| t.send(*p, &open_step, payload.clone()))).await?;
     let mut total = mine;
-    for (from, bytes) in t.gather(&open_step).await? {
-        add_assign(&mut total, &decode_u64s(from, &open_step, &bytes, len)?);
+    for from in &others {
+        let bytes = t.recv(*from, &open_step).await?;
+        add_assign(&mut total, &decode_u64s(*from, &open_step, &bytes, len)?);
     }
     Ok(total)
 }

@@ -24,6 +24,8 @@ pub struct Engine<'t, T: Transport, P: Preprocessing> {
     pub(crate) alpha: u128,
     pub(crate) log: CheckLog,
     pub(crate) rng: ChaCha20Rng,
+    /// Fault injection for tests: added to this member's share of the next opened value.
+    pub(crate) fault: u128,
 }
 
 impl<T: Transport, P: Preprocessing> Drop for Engine<'_, T, P> {
@@ -55,7 +57,15 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
             alpha,
             log: CheckLog::default(),
             rng: ChaCha20Rng::from_seed(seed),
+            fault: 0,
         })
+    }
+
+    /// Fault injection for tests: this member adds `delta` to its share of the next value
+    /// it opens, and carries on as if nothing happened (a cheating member).
+    #[doc(hidden)]
+    pub fn inject_share_fault(&mut self, delta: u128) {
+        self.fault = delta;
     }
 
     pub fn security(&self) -> Security {

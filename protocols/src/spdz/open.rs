@@ -59,10 +59,16 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
     pub(crate) async fn open(
         &mut self,
         step: &StepId,
-        vals: Vec<u128>,
+        mut vals: Vec<u128>,
         macs: Vec<u128>,
     ) -> Result<Vec<u128>, MpcError> {
         let len = vals.len();
+        if self.fault != 0 {
+            if let Some(v) = vals.first_mut() {
+                *v = v.wrapping_add(self.fault);
+                self.fault = 0;
+            }
+        }
         self.send_members(step, wire::encode(self.security, &vals)).await?;
         let mut total = vals;
         for (from, bytes) in self.gather_members(step).await? {

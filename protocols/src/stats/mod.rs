@@ -22,7 +22,7 @@ pub use local::{LocalColumns, histogram, local_aggregates};
 pub use result::{ColumnStats, Histogram, StatsResult, finish};
 pub use spec::StatsSpec;
 
-use crate::additive::secure_sum;
+use crate::additive::secure_sum_among;
 
 /// Why a stats job failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,18 @@ pub async fn run<T: Transport>(
     local: &[u64],
     rng: &mut impl Rng,
 ) -> Result<StatsResult, StatsError> {
+    let parties = t.parties().to_vec();
+    run_among(t, &parties, spec, local, rng).await
+}
+
+/// [`run`] among `parties` only (e.g. the members of a job that also has a dealer node).
+pub async fn run_among<T: Transport>(
+    t: &T,
+    parties: &[consort_net::PartyId],
+    spec: &StatsSpec,
+    local: &[u64],
+    rng: &mut impl Rng,
+) -> Result<StatsResult, StatsError> {
     if local.len() != spec.vector_len() {
         return Err(StatsError::Spec(format!(
             "aggregate vector of {} values, expected {}",
@@ -57,6 +69,6 @@ pub async fn run<T: Transport>(
             spec.vector_len()
         )));
     }
-    let totals = secure_sum(t, &StepId::root("stats"), local, rng).await?;
+    let totals = secure_sum_among(t, parties, &StepId::root("stats"), local, rng).await?;
     Ok(finish(spec, &totals))
 }
