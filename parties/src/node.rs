@@ -79,7 +79,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
             let corrupt = opts.fault == Some(Fault::CorruptShare);
             match crate::spdz_job::run(&t, &opts.job, input.as_deref(), opts.seed, corrupt).await {
                 Ok(r) => r,
-                Err((e, reason)) => return Err(stop(&t, e, reason).await),
+                Err((e, reason)) => return Err(stop(&t, e, &reason).await),
             }
         }
         Task::Stats => {

@@ -22,13 +22,20 @@ use crate::job::{Job, Task};
 use crate::report::{DealerResult, InferResult, JobResult, TrainResult};
 
 /// Why a member stops, as told to the others: never the private detail itself.
-pub type Failure = (NodeError, &'static str);
+pub type Failure = (NodeError, String);
 
 const PROTOCOL: &str = "protocol error";
 const BAD_INPUT: &str = "its input data is invalid (see its log)";
 
 fn fail(e: impl Into<NodeError>) -> Failure {
-    (e.into(), PROTOCOL)
+    let e = e.into();
+    // Engine errors (a failed MAC check, a broken commitment) name steps and members,
+    // never values: the others may read them.
+    let reason = match &e {
+        NodeError::Mpc(m) => m.to_string(),
+        _ => PROTOCOL.to_string(),
+    };
+    (e, reason)
 }
 
 /// How long the dealer waits for the members' next reservation.
@@ -38,7 +45,7 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, NodeError> + 
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(NodeError::Simulation(format!("reading was interrupted: {e}"))))
-        .map_err(|e| (e, BAD_INPUT))
+        .map_err(|e| (e, BAD_INPUT.to_string()))
 }
 
 fn seed_bytes(seed: Option<u64>) -> Result<[u8; 32], NodeError> {
@@ -176,7 +183,7 @@ async fn train<T: Transport>(
     let sspec = StatsSpec { columns: columns.clone(), frac_bits: frac, histograms: Default::default() };
     let mut local = LocalColumns { columns: (0..train.d).map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect()).collect() };
     local.columns.push(train.y.clone());
-    let aggregates = stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT))?;
+    let aggregates = stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
     let mut rng = match seed {
         Some(s) => ChaCha20Rng::seed_from_u64(s ^ ((me as u64) << 32)),
         None => ChaCha20Rng::from_seed(seed_bytes(None).map_err(fail)?),
