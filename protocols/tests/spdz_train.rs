@@ -10,7 +10,6 @@ use consort_protocols::learn::model::{TrainedModel, accuracy, mse};
 use consort_protocols::learn::plain;
 use consort_protocols::learn::spec::{ModelKind, SigmoidSpec, TrainSpec};
 use consort_protocols::spdz::poly::Function;
-use consort_protocols::spdz::poly::Poly;
 use consort_protocols::spdz::{Engine, Security};
 use harness::*;
 

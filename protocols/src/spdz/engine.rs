@@ -152,7 +152,19 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
                     }
                 }
             } else {
-                missing.push(*r);
+                let copies = match *r {
+                    Request::MatTriple { m, k, n } if m * k + k * n + m * n < 4096 => PREFETCH_MATRICES,
+                    _ => 1,
+                };
+                missing.extend(std::iter::repeat_n(prefetch(*r), copies));
+                // The copies beyond this one stay in stock for the next steps.
+                if let Request::MatTriple { m, k, n } = *r {
+                    if let Some(v) = stock.mat_triples.get_mut(&(m, k, n)) {
+                        *v += copies - 1;
+                    } else {
+                        stock.mat_triples.insert((m, k, n), copies - 1);
+                    }
+                }
             }
         }
         self.prep.reserve(&missing).await
@@ -173,5 +185,21 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
             .iter()
             .position(|p| *p == owner)
             .ok_or_else(|| MpcError::usage(step, format!("{owner} is not one of the members")))
+    }
+}
+
+/// Values reserved at least per dealer round trip for small elementwise requests.
+const PREFETCH_VALUES: usize = 1 << 15;
+/// Copies of a small matrix triple reserved at once (training repeats its shapes).
+const PREFETCH_MATRICES: usize = 16;
+
+/// What to reserve when `r` is missing: small requests are rounded up so that a dealer
+/// round trip serves many steps. Deterministic, so every member reserves the same.
+fn prefetch(r: Request) -> Request {
+    match r {
+        Request::Triples { len } => Request::Triples { len: len.max(PREFETCH_VALUES) },
+        Request::Trunc { len, bits } => Request::Trunc { len: len.max(PREFETCH_VALUES), bits },
+        Request::Random { len } => Request::Random { len: len.max(PREFETCH_VALUES) },
+        other => other,
     }
 }

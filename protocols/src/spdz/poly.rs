@@ -414,7 +414,7 @@ mod tests {
             assert!(row.chebyshev.0 < row.taylor.0, "{row:?}");
         }
         let sig7 = Poly::of(Function::Sigmoid, 7).error(Function::Sigmoid);
-        assert!(sig7.0 < 0.03, "{sig7:?}");
+        assert!(sig7.0 < 0.035, "{sig7:?}");
     }
 
     #[test]
