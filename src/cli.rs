@@ -45,6 +45,9 @@ pub enum Command {
     /// Internal: one side of `consort bench net`.
     #[command(hide = true)]
     BenchPeer(BenchPeerArgs),
+    /// Internal: one process of `consort bench mpc`.
+    #[command(hide = true)]
+    BenchMpcPeer(BenchMpcPeerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +164,33 @@ pub enum BenchCommand {
     /// QUIC throughput and latency between two local processes, and the stats job for
     /// 3 members.
     Net(BenchNetArgs),
+    /// The SPDZ engine over QUIC between local processes (members plus a dealer): 10^6
+    /// elementwise products (preprocessing, online, MAC check) for 2 and 3 members in
+    /// both security modes, a 100x100 matrix product, sigmoid on 10^5 values, logistic
+    /// regression on breast cancer; and the polynomial approximation error table.
+    Mpc(BenchMpcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchMpcArgs {
+    /// Folder with the breast cancer member files (member-0.csv .. member-2.csv).
+    #[arg(long, default_value = "examples/data/breast_cancer")]
+    pub data: PathBuf,
+    /// Also write the figures here as JSON.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchMpcPeerArgs {
+    #[arg(long)]
+    pub node: PathBuf,
+    #[arg(long)]
+    pub security: String,
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

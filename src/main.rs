@@ -12,7 +12,8 @@ use consort_parties::job::Job;
 use consort_parties::node::{Fault, RunOptions};
 use consort_parties::report::{cost_table, result_text};
 use consort_parties::simulate::SimulateOptions;
-use consort_parties::{NodeError, bench, certs, files, node, simulate};
+use consort_parties::{NodeError, bench, bench_mpc, certs, files, node, simulate};
+use consort_protocols::spdz::Security;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,6 +107,15 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         }
         Command::Bench(BenchCommand::Net(a)) => bench::bench_net(&a.sizes, a.pings, a.rows, a.out.as_deref()).await,
         Command::BenchPeer(a) => bench::peer(&a.node, &a.sizes, a.pings, a.out.as_deref()).await,
+        Command::Bench(BenchCommand::Mpc(a)) => bench_mpc::bench_mpc(&a.data, a.out.as_deref()).await,
+        Command::BenchMpcPeer(a) => {
+            let security = match a.security.as_str() {
+                "semi-honest" => Security::SemiHonest,
+                "malicious" => Security::Malicious,
+                other => return Err(NodeError::Simulation(format!("unknown security '{other}'"))),
+            };
+            bench_mpc::peer(&a.node, security, &a.data, a.out.as_deref()).await
+        }
     }
 }
 

@@ -46,7 +46,8 @@ fn simulate(job: &Path, out: &Path) -> common::Outcome {
 #[test]
 fn secure_training_then_inference_over_quic() {
     let tmp = tempfile::tempdir().unwrap();
-    let job = job_variant(tmp.path(), "train-logreg.toml", &[("security = \"malicious\"", "security = \"semi-honest\"")]);
+    let job =
+        job_variant(tmp.path(), "train-logreg.toml", &[("security = \"malicious\"", "security = \"semi-honest\"")]);
     let report = tmp.path().join("train.json");
     let o = simulate(&job, &report);
     assert_eq!(o.code, Some(0), "{}\n{}", o.stdout, o.stderr);
@@ -86,7 +87,13 @@ fn a_cheating_member_makes_every_honest_member_abort() {
     let c = Consortium::new(4);
     let job = job_variant(c.tmp.path(), "train-logreg.toml", &[("epochs = 10", "epochs = 1")]);
     let mut procs: Vec<_> = (0..4)
-        .map(|i| if i == 1 { spawn_run(&c.node(i), &job, &["--fault", "corrupt-share"]) } else { spawn_run(&c.node(i), &job, &[]) })
+        .map(|i| {
+            if i == 1 {
+                spawn_run(&c.node(i), &job, &["--fault", "corrupt-share"])
+            } else {
+                spawn_run(&c.node(i), &job, &[])
+            }
+        })
         .collect();
     let outs = wait_all(&mut procs, Duration::from_secs(120));
     for (i, o) in outs.iter().enumerate() {

@@ -174,7 +174,10 @@ mod tests {
         let e = job("name='x'\ntask='learn'\n").unwrap_err().to_string();
         assert!(e.contains("unknown variant `learn`"), "{e}");
         let e = job("name='x'\ntask='train'\n").unwrap_err().to_string();
-        assert_eq!(e, "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train, infer: spdz)");
+        assert_eq!(
+            e,
+            "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train, infer: spdz)"
+        );
         let e = job("name='x'\ntask='train'\nbackend='spdz'\n").unwrap_err().to_string();
         assert_eq!(e, "job spec t.toml: backend \"spdz\" needs a [spdz] table with a dealer");
         let e = job("name='x'\ntask='stats'\n").unwrap_err().to_string();

@@ -7,12 +7,13 @@
 //! - [`node`]: `consort run`, one member's part of a job;
 //! - [`spdz_job`]: the dealer's and the members' part of a `backend = "spdz"` job;
 //! - [`simulate`]: `consort simulate`, N members as N local processes;
-//! - [`bench`]: `consort bench net`;
+//! - [`bench`]: `consort bench net`; [`bench_mpc`]: `consort bench mpc`;
 //! - [`report`]: result files and printed tables.
 
 pub mod agree;
 pub mod baseline;
 pub mod bench;
+pub mod bench_mpc;
 pub mod certs;
 pub mod config;
 pub mod data;

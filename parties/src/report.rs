@@ -159,7 +159,12 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
         JobResult::Infer(i) => {
             let _ = writeln!(s, "secure inference ({})", i.security);
             if let Some(p) = &i.predictions {
-                let _ = writeln!(s, "{} predictions (input owner only); first: {:?}", p.len(), p.iter().take(5).collect::<Vec<_>>());
+                let _ = writeln!(
+                    s,
+                    "{} predictions (input owner only); first: {:?}",
+                    p.len(),
+                    p.iter().take(5).collect::<Vec<_>>()
+                );
             }
         }
         JobResult::Dealer(d) => {

@@ -115,11 +115,13 @@ pub async fn run<T: Transport>(
         return Ok(JobResult::Dealer(DealerResult { reservations: stats.reservations, values: stats.values }));
     }
     let me = members.iter().position(|p| *p == t.me()).unwrap_or(0);
-    let frac = FracBits::new(spdz.frac_bits).map_err(|e| fail(NodeError::Job { path: job.path.clone(), msg: e.to_string() }))?;
+    let frac = FracBits::new(spdz.frac_bits)
+        .map_err(|e| fail(NodeError::Job { path: job.path.clone(), msg: e.to_string() }))?;
     match job.spec.task {
         Task::Train => {
             let spec = job.train().map_err(fail)?.clone();
-            let path = input.ok_or_else(|| fail(NodeError::Job { path: job.path.clone(), msg: "no input file".into() }))?;
+            let path =
+                input.ok_or_else(|| fail(NodeError::Job { path: job.path.clone(), msg: "no input file".into() }))?;
             let (p, features, label) = (path.to_path_buf(), spec.features.clone(), spec.label.clone());
             let rows = blocking(move || load_rows(&p, &features, Some(&label))).await?;
             train(t, &spec, &members, me, dealer, spdz.security, frac, rows, seed, corrupt).await
@@ -158,7 +160,9 @@ pub async fn run<T: Transport>(
             e.finish(&StepId::root("finish")).await.map_err(fail)?;
             Ok(JobResult::Infer(InferResult { security: spdz.security, predictions }))
         }
-        Task::Stats => Err(fail(NodeError::Job { path: job.path.clone(), msg: "stats jobs use the additive backend".into() })),
+        Task::Stats => {
+            Err(fail(NodeError::Job { path: job.path.clone(), msg: "stats jobs use the additive backend".into() }))
+        }
     }
 }
 
@@ -181,9 +185,14 @@ async fn train<T: Transport>(
     let mut columns: Vec<String> = spec.features.clone();
     columns.push(spec.label.clone());
     let sspec = StatsSpec { columns: columns.clone(), frac_bits: frac, histograms: Default::default() };
-    let mut local = LocalColumns { columns: (0..train.d).map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect()).collect() };
+    let mut local = LocalColumns {
+        columns: (0..train.d)
+            .map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect())
+            .collect(),
+    };
     local.columns.push(train.y.clone());
-    let aggregates = stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
+    let aggregates =
+        stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
     let mut rng = match seed {
         Some(s) => ChaCha20Rng::seed_from_u64(s ^ ((me as u64) << 32)),
         None => ChaCha20Rng::from_seed(seed_bytes(None).map_err(fail)?),

@@ -238,7 +238,11 @@ fn inference_reveals_predictions_to_the_input_owner_only() {
     for kind in [ModelKind::Logreg, ModelKind::Mlp] {
         spec.model = kind;
         let (ym, ys) = if kind == ModelKind::Mlp { (152.0, 77.0) } else { (0.0, 1.0) };
-        let y: Vec<f64> = pooled.y.iter().map(|v| if kind == ModelKind::Logreg { f64::from(u8::from(*v > 140.0)) } else { (v - ym) / ys }).collect();
+        let y: Vec<f64> = pooled
+            .y
+            .iter()
+            .map(|v| if kind == ModelKind::Logreg { f64::from(u8::from(*v > 140.0)) } else { (v - ym) / ys })
+            .collect();
         let w = plain::train(&spec, &x, &y, s.features.len(), &|z| Function::Sigmoid.eval(z)).weights;
         let m = model(&s, &spec, &w, (ym, ys));
         let ispec = InferSpec {

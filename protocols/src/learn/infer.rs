@@ -79,7 +79,11 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let inv = take(&params, d, d, 1, step)?.repeat_rows(n)?;
         let mut q = MulQueue::new();
         q.mul(&x.sub(&means)?, &inv)?;
-        let xs = self.mul_fixed(&step.child("standardize"), q).await?.pop().ok_or_else(|| MpcError::usage(step, "no rows"))?;
+        let xs = self
+            .mul_fixed(&step.child("standardize"), q)
+            .await?
+            .pop()
+            .ok_or_else(|| MpcError::usage(step, "no rows"))?;
         let one = self.encode(&[1.0])?.first().copied().unwrap_or(0);
         let xe = xs.hstack(&self.public(&vec![one; n], n, 1))?;
         let sig = spec.sigmoid.poly();
@@ -102,7 +106,11 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                 let (_, _, out) = self.mlp_forward(&step.child("forward"), &ctx, &xe, &w1, &w2, &sig).await?;
                 let mut q = MulQueue::new();
                 q.mul(&out, &ysd)?;
-                let y = self.mul_fixed(&step.child("unscale"), q).await?.pop().ok_or_else(|| MpcError::usage(step, "no output"))?;
+                let y = self
+                    .mul_fixed(&step.child("unscale"), q)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| MpcError::usage(step, "no output"))?;
                 Some(y.add(&ym)?)
             }
         }
