@@ -70,8 +70,8 @@ pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option
     // 1. 10^6 elementwise products.
     let vals: Vec<f64> = (0..N).map(|i| ((i % 2000) as f64 - 1000.0) / 7.0).collect();
     let enc = e.encode(&vals)?;
-    let x = e.input(&s("x"), members[0], (me == 0).then_some(&enc[..]), N, 1).await?;
-    let y = e.input(&s("y"), members[1], (me == 1).then_some(&enc[..]), N, 1).await?;
+    let x = e.input(&s("x"), PartyId(0), (me == 0).then_some(&enc[..]), N, 1).await?;
+    let y = e.input(&s("y"), PartyId(1), (me == 1).then_some(&enc[..]), N, 1).await?;
     e.check(&s("check-inputs")).await?;
     let (c0, t0) = (t.counters(), Instant::now());
     e.prep().reserve(&[Request::Triples { len: N }]).await?;
@@ -90,8 +90,8 @@ pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option
 
     // 2. A 100×100 by 100×100 fixed-point matrix product.
     let m = 100;
-    let a = e.input(&s("a"), members[0], (me == 0).then_some(&enc[..m * m]), m, m).await?;
-    let b = e.input(&s("b"), members[1], (me == 1).then_some(&enc[..m * m]), m, m).await?;
+    let a = e.input(&s("a"), PartyId(0), (me == 0).then_some(enc.get(..m * m).unwrap_or(&[])), m, m).await?;
+    let b = e.input(&s("b"), PartyId(1), (me == 1).then_some(enc.get(..m * m).unwrap_or(&[])), m, m).await?;
     let (c0, t0) = (t.counters(), Instant::now());
     e.prep().reserve(&[Request::MatTriple { m, k: m, n: m }, Request::Trunc { len: m * m, bits: 16 }]).await?;
     rows.push(row("100x100 matmul: dealer preprocessing", n, security, 1, t0, t.counters().since(&c0)));
@@ -105,7 +105,7 @@ pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option
     let k = 100_000;
     let xs: Vec<f64> = (0..k).map(|i| (i as f64 / k as f64) * 16.0 - 8.0).collect();
     let xe = e.encode(&xs)?;
-    let v = e.input(&s("v"), members[0], (me == 0).then_some(&xe[..]), k, 1).await?;
+    let v = e.input(&s("v"), PartyId(0), (me == 0).then_some(&xe[..]), k, 1).await?;
     let (c0, t0) = (t.counters(), Instant::now());
     let _ = e.poly(&s("sigmoid"), vec![v], 16, &Poly::of(Function::Sigmoid, 5)).await?;
     rows.push(row(

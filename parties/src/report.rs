@@ -27,7 +27,7 @@ pub struct MemberReport {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum JobResult {
     Stats(StatsResult),
-    Train(TrainResult),
+    Train(Box<TrainResult>),
     Infer(InferResult),
     /// The dealer node's part: what it dealt (it learns no result).
     Dealer(DealerResult),

@@ -94,16 +94,16 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
     let job = Job::load(&opts.job)?;
     // An spdz job has a dealer: one more process, the party after the members.
     let dealer = job.spec.spdz.as_ref().map(|s| s.dealer);
-    if let Some(d) = dealer {
-        if usize::from(d) != opts.parties {
-            return Err(NodeError::Job {
-                path: opts.job.clone(),
-                msg: format!(
-                    "the job names party {d} as its dealer; with --parties {0} the dealer must be party {0}",
-                    opts.parties
-                ),
-            });
-        }
+    if let Some(d) = dealer
+        && usize::from(d) != opts.parties
+    {
+        return Err(NodeError::Job {
+            path: opts.job.clone(),
+            msg: format!(
+                "the job names party {d} as its dealer; with --parties {0} the dealer must be party {0}",
+                opts.parties
+            ),
+        });
     }
     for i in 0..opts.parties {
         let p = PartyId(i as u16);
@@ -212,8 +212,9 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
                     _ => None,
                 })
                 .collect();
-            if let (Some((a, m)), Some((b, _))) = (models.first(), models.iter().find(|(_, x)| x != &models[0].1)) {
-                let _ = m;
+            if let Some((a, first)) = models.first()
+                && let Some((b, _)) = models.iter().find(|(_, x)| x != first)
+            {
                 return Err(NodeError::Simulation(format!("party {a} and party {b} obtained different models")));
             }
             let holder = reports

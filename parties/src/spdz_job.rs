@@ -231,7 +231,7 @@ async fn train<T: Transport>(
         ModelKind::Logreg => accuracy(m, &test.x, &test.y, false),
         ModelKind::Mlp => mse(m, &test.x, &test.y, false),
     });
-    Ok(JobResult::Train(TrainResult {
+    Ok(JobResult::Train(Box::new(TrainResult {
         security,
         model,
         iterations: out.iterations,
@@ -239,5 +239,5 @@ async fn train<T: Transport>(
         losses: out.losses,
         local_test_rows: test.n(),
         local_test_metric: metric,
-    }))
+    })))
 }

@@ -19,7 +19,9 @@ fn s(name: &str) -> StepId {
 
 /// Member 0 inputs `x`, member 1 inputs `y`; returns what everyone reveals of x·y
 /// (elementwise), x+y and x-y, and the rounds the product took.
-fn arith(n: u16, sec: Security, x: Vec<f64>, y: Vec<f64>) -> Vec<(Vec<f64>, Vec<f64>, Vec<f64>, u64)> {
+type Revealed = (Vec<f64>, Vec<f64>, Vec<f64>, u64);
+
+fn arith(n: u16, sec: Security, x: Vec<f64>, y: Vec<f64>) -> Vec<Revealed> {
     let len = x.len();
     run(n, sec, move |i, t, p| {
         let (x, y) = (enc(&x), enc(&y));

@@ -161,10 +161,10 @@ pub fn train(spec: &TrainSpec, x: &[f64], y: &[f64], d: usize, sig: &dyn Fn(f64)
             }
             done += 1;
         }
-        if let (Some(every), ModelKind::Mlp) = (spec.loss_every, spec.model) {
-            if (epoch + 1) % every == 0 {
-                losses.push((epoch + 1, net.mse(&w, y, sig)));
-            }
+        if let (Some(every), ModelKind::Mlp) = (spec.loss_every, spec.model)
+            && (epoch + 1) % every == 0
+        {
+            losses.push((epoch + 1, net.mse(&w, y, sig)));
         }
     }
     PlainRun { weights: w, losses, iterations: done }

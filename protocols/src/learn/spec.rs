@@ -137,7 +137,7 @@ impl TrainSpec {
         if self.batch_size == 0 || self.epochs == 0 || self.iterations == Some(0) {
             return Err("batch_size, epochs and iterations must be positive".into());
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) || !(self.l2.is_finite() && self.l2 >= 0.0) {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.l2.is_finite() && self.l2 >= 0.0) {
             return Err("learning_rate must be positive and l2 non-negative".into());
         }
         if !(0.0..0.9).contains(&self.test_fraction) {

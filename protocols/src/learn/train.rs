@@ -211,22 +211,22 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                 }
                 done += 1;
             }
-            if let (Some(every), ModelKind::Mlp) = (spec.loss_every, spec.model) {
-                if (epoch + 1) % every == 0 {
-                    let ls = es.child("loss");
-                    let (_, _, out) = self.mlp_forward(&ls, &ctx, &x, &w1, &w2, &sig).await?;
-                    let err = out.sub(&y)?;
-                    let mut q = MulQueue::new();
-                    q.mul(&err, &err)?;
-                    let sq = self
-                        .mul_fixed(&ls.child("square"), q)
-                        .await?
-                        .pop()
-                        .ok_or_else(|| MpcError::usage(&ls, "no loss"))?;
-                    let total = self.reveal(&ls.child("reveal"), &sq.sum_rows()).await?;
-                    let total = self.decode(&total).first().copied().unwrap_or(f64::NAN);
-                    losses.push((epoch + 1, total / n as f64));
-                }
+            if let (Some(every), ModelKind::Mlp) = (spec.loss_every, spec.model)
+                && (epoch + 1) % every == 0
+            {
+                let ls = es.child("loss");
+                let (_, _, out) = self.mlp_forward(&ls, &ctx, &x, &w1, &w2, &sig).await?;
+                let err = out.sub(&y)?;
+                let mut q = MulQueue::new();
+                q.mul(&err, &err)?;
+                let sq = self
+                    .mul_fixed(&ls.child("square"), q)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| MpcError::usage(&ls, "no loss"))?;
+                let total = self.reveal(&ls.child("reveal"), &sq.sum_rows()).await?;
+                let total = self.decode(&total).first().copied().unwrap_or(f64::NAN);
+                losses.push((epoch + 1, total / n as f64));
             }
         }
         let weights = self.reveal_weights(&step.child("model"), &[w1, w2], reveal_to).await?;

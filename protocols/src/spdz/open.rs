@@ -45,10 +45,10 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                     what: format!("sent {} bytes, expected one 8-byte number", bytes.len()),
                 })
             })?;
-            if let Some(i) = self.members.iter().position(|p| *p == from) {
-                if let Some(o) = out.get_mut(i) {
-                    *o = u64::from_le_bytes(v);
-                }
+            if let Some(i) = self.members.iter().position(|p| *p == from)
+                && let Some(o) = out.get_mut(i)
+            {
+                *o = u64::from_le_bytes(v);
             }
         }
         Ok(out)
@@ -63,11 +63,11 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         macs: Vec<u128>,
     ) -> Result<Vec<u128>, MpcError> {
         let len = vals.len();
-        if self.fault != 0 {
-            if let Some(v) = vals.first_mut() {
-                *v = v.wrapping_add(self.fault);
-                self.fault = 0;
-            }
+        if self.fault != 0
+            && let Some(v) = vals.first_mut()
+        {
+            *v = v.wrapping_add(self.fault);
+            self.fault = 0;
         }
         self.send_members(step, wire::encode(self.security, &vals)).await?;
         let mut total = vals;
