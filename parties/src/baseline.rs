@@ -52,5 +52,5 @@ pub fn compare(job: &Job, members: usize, secure: &TrainedModel) -> Result<Compa
         }
         ModelKind::Mlp => ("mse", mse(secure, &test.x, &test.y, false), mse(&baseline, &test.x, &test.y, true)),
     };
-    Ok(Comparison { metric: metric.into(), test_rows: test.n(), secure: s, plaintext: p })
+    Ok(Comparison { metric: metric.into(), test_rows: test.n(), secure: s, plaintext: p, plaintext_losses: run.losses })
 }

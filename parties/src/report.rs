@@ -73,6 +73,9 @@ pub struct Comparison {
     pub test_rows: usize,
     pub secure: f64,
     pub plaintext: f64,
+    /// The baseline's pooled training loss at the `loss_every` epochs.
+    #[serde(default)]
+    pub plaintext_losses: Vec<(usize, f64)>,
 }
 
 /// What `consort simulate` writes: the common result and each member's costs.
@@ -149,8 +152,16 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
         JobResult::Stats(st) => s.push_str(&stats_table(st)),
         JobResult::Train(t) => {
             let _ = writeln!(s, "secure training ({}): {} iterations over {:?} rows", t.security, t.iterations, t.rows);
-            for (e, l) in &t.losses {
-                let _ = writeln!(s, "  epoch {e:>5}: pooled training loss {l:.5}");
+            let base = cmp.map(|c| c.plaintext_losses.as_slice()).unwrap_or(&[]);
+            for (k, (e, l)) in t.losses.iter().enumerate() {
+                match base.get(k) {
+                    Some((_, p)) => {
+                        let _ = writeln!(s, "  epoch {e:>5}: pooled training loss {l:.5} (plaintext baseline {p:.5})");
+                    }
+                    None => {
+                        let _ = writeln!(s, "  epoch {e:>5}: pooled training loss {l:.5}");
+                    }
+                }
             }
             if let Some(m) = &t.model {
                 let _ = writeln!(s, "model: {:?} on {} features, label '{}'", m.model, m.features.len(), m.label);

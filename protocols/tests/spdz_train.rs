@@ -276,3 +276,34 @@ fn inference_reveals_predictions_to_the_input_owner_only() {
         }
     }
 }
+
+#[test]
+fn the_model_goes_only_to_the_members_the_job_names() {
+    let mut spec = mlp_spec();
+    spec.model = ModelKind::Logreg;
+    spec.epochs = 1;
+    spec.loss_every = None;
+    spec.reveal_to = vec![2];
+    let s = setup(&DIABETES, "target", &spec);
+    let n = 3u16;
+    let inputs: Vec<(Vec<f64>, Vec<f64>)> = s
+        .train
+        .iter()
+        .map(|r| (r.standardized(&s.means, &s.stds), r.y.iter().map(|y| f64::from(u8::from(*y > 140.0))).collect()))
+        .collect();
+    let d = s.features.len();
+    for sec in [Security::SemiHonest, Security::Malicious] {
+        let (inputs, spec) = (inputs.clone(), spec.clone());
+        let outs = run(n, sec, move |i, t, p| {
+            let (x, y) = inputs[i].clone();
+            let spec = spec.clone();
+            async move {
+                let mut e = Engine::new(&t, members(n), p, FracBits::default()).unwrap();
+                let to: Vec<_> = spec.reveal_to.iter().map(|p| consort_net::PartyId(*p)).collect();
+                e.train(&StepId::root("train"), &spec, &x, &y, d, &to).await.unwrap()
+            }
+        });
+        assert!(outs[0].weights.is_none() && outs[1].weights.is_none(), "{sec}");
+        assert!(outs[2].weights.is_some(), "{sec}");
+    }
+}
