@@ -31,6 +31,7 @@ mod error;
 mod eval;
 mod keys;
 mod keyswitch;
+mod linalg;
 mod params;
 mod ring;
 mod rotate;
@@ -44,4 +45,5 @@ pub use keys::{
     GaloisKeys, KeyGenerator, KeySwitchKey, PublicKey, RelinKey, SecretKey, conjugation_element, galois_element,
     power_of_two_steps,
 };
+pub use linalg::MatVecPlan;
 pub use params::{CkksParams, HE_STANDARD_128, Preset};

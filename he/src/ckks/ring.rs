@@ -90,15 +90,6 @@ impl RnsPoly {
         self.data.par_chunks_mut(self.n).zip(b.mods.par_iter()).for_each(|(l, m)| m.neg_vec(l));
     }
 
-    /// Multiply limb i by `scalars[i]` (already reduced).
-    pub(crate) fn mul_scalars(&mut self, scalars: &[u64], b: Basis<'_>) {
-        self.data
-            .par_chunks_mut(self.n)
-            .zip(b.mods.par_iter())
-            .zip(scalars.par_iter())
-            .for_each(|((l, m), &s)| m.scalar_mul_vec(l, s));
-    }
-
     /// Coefficient-domain polynomial from signed integer coefficients.
     pub(crate) fn from_signed(coeffs: &[i64], b: Basis<'_>) -> Self {
         let n = coeffs.len();

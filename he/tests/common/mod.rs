@@ -11,6 +11,8 @@ use consort_he::ckks::*;
 pub const SMALL_FRESH_BITS: f64 = 14.0;
 pub const SMALL_MUL_BITS: f64 = 13.0;
 pub const SMALL_DEPTH_BITS: f64 = 12.0;
+/// Mat-vec and inner products (sums of up to 64 products of values in [-1, 1]).
+pub const SMALL_MATVEC_BITS: f64 = 13.0;
 
 pub struct Keys {
     pub ctx: Arc<CkksContext>,
