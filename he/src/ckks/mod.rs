@@ -35,6 +35,7 @@ mod linalg;
 mod params;
 mod ring;
 mod rotate;
+mod serialize;
 
 pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};
