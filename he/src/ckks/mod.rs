@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 mod context;
 mod encoder;
 mod encrypt;
