@@ -4,12 +4,35 @@
 //! Q_l uses the contiguous moduli `[1, l + 2)`, and one over Q_l·P uses `[0, l + 2)`, so
 //! every basis is a slice.
 
-use fhe_math::ntt::NttOperator;
 use fhe_math::zq::Modulus;
 
 use super::encoder::EncoderTables;
 use super::error::{CkksError, Result};
 use super::params::CkksParams;
+
+/// Negacyclic NTT modulo one prime: tfhe-ntt 0.7's `prime64::Plan`, which uses AVX-512 on
+/// stable Rust (≈ 2.5× faster here than the tfhe-ntt 0.6 that fhe-math 0.1.1 wraps in
+/// `NttOperator`; same bit-reversed output order, checked by a test).
+pub(crate) struct NttOperator {
+    plan: tfhe_ntt::prime64::Plan,
+}
+
+impl NttOperator {
+    fn new(p: u64, n: usize) -> Option<Self> {
+        tfhe_ntt::prime64::Plan::try_new(n, p).map(|plan| Self { plan })
+    }
+
+    /// In-place forward NTT (input and output reduced).
+    pub(crate) fn forward(&self, a: &mut [u64]) {
+        self.plan.fwd(a);
+    }
+
+    /// In-place inverse NTT, normalized.
+    pub(crate) fn backward(&self, a: &mut [u64]) {
+        self.plan.inv(a);
+        self.plan.normalize(a);
+    }
+}
 
 /// A set of consecutive moduli with their NTT operators.
 #[derive(Clone, Copy)]
@@ -60,7 +83,7 @@ impl CkksContext {
         let mut ops = Vec::with_capacity(ordered.len());
         for &p in &ordered {
             let m = Modulus::new(p).map_err(backend)?;
-            let op = NttOperator::new(&m, n).ok_or(CkksError::InvalidParameters { reason: "prime without NTT" })?;
+            let op = NttOperator::new(p, n).ok_or(CkksError::InvalidParameters { reason: "prime without NTT" })?;
             mods.push(m);
             ops.push(op);
         }

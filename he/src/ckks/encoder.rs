@@ -254,3 +254,33 @@ fn centered_reals(poly: &RnsPoly, b: Basis<'_>) -> Vec<f64> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ckks::{CkksParams, Encoder};
+
+    #[test]
+    fn encode_decode_without_encryption_is_precise() {
+        let ctx = CkksParams::insecure_for_tests(10, &[50, 40], 50, 40).unwrap().build().unwrap();
+        let enc = Encoder::new(&ctx);
+        let x: Vec<f64> = (0..ctx.slots()).map(|i| (i as f64 * 0.37).sin()).collect();
+        for level in [0, 1] {
+            let out = enc.decode(&enc.encode(&x, level, 2f64.powi(40)).unwrap()).unwrap();
+            let err = x.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-9, "level {level}: {err}");
+        }
+        // A large scale at level 1 exceeds q_0: the exact CRT path decodes it.
+        let out = enc.decode(&enc.encode(&x, 1, 2f64.powi(70)).unwrap()).unwrap();
+        let err = x.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(err < 1e-9, "CRT path: {err}");
+    }
+
+    #[test]
+    fn encoder_refuses_bad_input() {
+        let ctx = CkksParams::insecure_for_tests(4, &[30], 30, 20).unwrap().build().unwrap();
+        let enc = Encoder::new(&ctx);
+        assert!(enc.encode(&[0.0; 9], 0, 1e6).is_err());
+        assert!(enc.encode(&[f64::NAN], 0, 1e6).is_err());
+        assert!(enc.encode(&[1.0], 3, 1e6).is_err());
+    }
+}

@@ -294,3 +294,33 @@ impl KeyGenerator {
         self.galois_keys(&steps, true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::CkksParams;
+
+    #[test]
+    fn secret_key_is_redacted_and_zeroizable() {
+        let ctx = CkksParams::insecure_for_tests(5, &[30], 30, 20).unwrap().build().unwrap();
+        let kg = KeyGenerator::from_seed(&ctx, [3; 32]);
+        let mut sk = kg.secret_key().clone();
+        assert_eq!(format!("{sk:?}"), "SecretKey { .. redacted }");
+        assert_eq!(format!("{kg:?}"), "KeyGenerator { .. redacted }");
+        assert!(sk.poly.data.iter().any(|&c| c != 0));
+        sk.zeroize();
+        assert!(sk.poly.data.iter().all(|&c| c == 0));
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<SecretKey>();
+    }
+
+    #[test]
+    fn galois_elements() {
+        assert_eq!(galois_element(16, 0), 1);
+        assert_eq!(galois_element(16, 1), 5);
+        assert_eq!(galois_element(16, 2), 25 % 32);
+        assert_eq!(galois_element(16, -1), galois_element(16, 7));
+        assert_eq!(conjugation_element(16), 31);
+        assert_eq!(power_of_two_steps(16), vec![1, -1, 2, -2, 4, -4]);
+    }
+}

@@ -111,8 +111,8 @@ impl CkksParams {
     }
 
     fn check_shape(&self) -> Result<()> {
-        if !(3..=15).contains(&self.log_n) {
-            return Err(CkksError::InvalidParameters { reason: "log_n must be in 3..=15" });
+        if !(4..=15).contains(&self.log_n) {
+            return Err(CkksError::InvalidParameters { reason: "log_n must be in 4..=15" });
         }
         if self.q_bits.is_empty() {
             return Err(CkksError::InvalidParameters { reason: "at least one ciphertext prime is needed" });

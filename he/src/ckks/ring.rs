@@ -211,3 +211,53 @@ pub(crate) fn galois_permutation(n: usize, g: usize) -> Vec<usize> {
     }
     perm
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::CkksParams;
+    use rand::SeedableRng;
+
+    /// X -> X^g in coefficient form (the definition).
+    fn automorphism_coeff(c: &[u64], g: usize, m: &Modulus) -> Vec<u64> {
+        let n = c.len();
+        let mut out = vec![0u64; n];
+        for (i, &v) in c.iter().enumerate() {
+            let e = (i * g) % (2 * n);
+            if e < n { out[e] = m.add(out[e], v) } else { out[e - n] = m.sub(out[e - n], v) }
+        }
+        out
+    }
+
+    #[test]
+    fn ntt_permutation_matches_coefficient_automorphism() {
+        let ctx = CkksParams::insecure_for_tests(5, &[30, 30], 30, 20).unwrap().build().unwrap();
+        let b = ctx.basis_qp(1).unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([1; 32]);
+        let p = RnsPoly::uniform(32, b, &mut rng);
+        for g in [5usize, 25, 63, 3, 33] {
+            // Also checks that tfhe-ntt's output order is the bit-reversed one assumed here.
+            let mut expect = RnsPoly::zero(32, p.limbs());
+            for (i, m) in b.mods.iter().enumerate() {
+                expect.data[i * 32..(i + 1) * 32].copy_from_slice(&automorphism_coeff(p.limb(i), g, m));
+            }
+            expect.ntt(b);
+            let mut q = p.clone();
+            q.ntt(b);
+            assert!(q.permute(&galois_permutation(32, g)) == expect, "g = {g}");
+        }
+    }
+
+    #[test]
+    fn samplers_have_the_right_support() {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([2; 32]);
+        let t = sample_ternary(4096, &mut rng);
+        assert!(t.iter().all(|v| (-1..=1).contains(v)));
+        let zeros = t.iter().filter(|&&v| v == 0).count();
+        assert!((1200..1550).contains(&zeros), "{zeros}");
+        let e = sample_cbd(4096, &mut rng);
+        let var = e.iter().map(|&v| (v * v) as f64).sum::<f64>() / 4096.0;
+        assert!((8.5..11.5).contains(&var), "{var}");
+        assert!(e.iter().all(|v| v.abs() <= 20));
+    }
+}
