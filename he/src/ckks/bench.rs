@@ -110,7 +110,10 @@ fn measure_all(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<Ve
     let ct = enc.encrypt_values(&x)?;
     out.push(timed("decrypt + decode", median(cfg.reps, || dec.decrypt_values(&ct))?));
     progress(&format!("N={n}: multiply, rotate"));
-    out.push(timed("ct × ct multiply + relinearize + rescale", median(cfg.reps, || eval.mul_relin_rescale(&ct, &ct, &rlk))?));
+    out.push(timed(
+        "ct × ct multiply + relinearize + rescale",
+        median(cfg.reps, || eval.mul_relin_rescale(&ct, &ct, &rlk))?,
+    ));
     let pt = eval.encoder().encode(&x, ct.level(), ctx.q_at(ct.level())? as f64)?;
     out.push(timed("ct × pt multiply (pre-encoded)", median(cfg.reps, || eval.mul_plain(&ct, &pt))?));
     out.push(timed("rescale", median(cfg.reps, || eval.rescale(&eval.mul_plain(&ct, &pt)?))?));
@@ -124,7 +127,10 @@ fn measure_all(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<Ve
         let v: Vec<f64> = x.iter().take(d_in).copied().collect();
         let cv = enc.encrypt_values(&v)?;
         out.push(timed(format!("  prepare {d_in}×{d_out} matrix (encode diagonals)"), plan_time));
-        out.push(timed(format!("enc {d_in}-vector × plain {d_in}×{d_out} matrix"), median(cfg.reps, || plan.apply(&eval, &cv, &gks))?));
+        out.push(timed(
+            format!("enc {d_in}-vector × plain {d_in}×{d_out} matrix"),
+            median(cfg.reps, || plan.apply(&eval, &cv, &gks))?,
+        ));
         let batch: Vec<Ciphertext> = (0..4).map(|_| cv.clone()).collect();
         let t = median(cfg.reps.min(2), || plan.apply_batch(&eval, &batch, &gks))?;
         out.push(timed(format!("  batch of 4 vectors, {d_in}×{d_out}, per vector"), t / 4));
@@ -162,8 +168,11 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 /// Run one configuration in a one-thread pool, then in the all-threads pool.
 pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<Vec<BenchRow>> {
     let n = cfg.params.degree();
-    let threads =
-        if cfg.all_threads == 0 { std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1) } else { cfg.all_threads };
+    let threads = if cfg.all_threads == 0 {
+        std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1)
+    } else {
+        cfg.all_threads
+    };
     progress(&format!("N={n}: one thread"));
     let single = pool(1)?.install(|| measure_all(cfg, progress))?;
     progress(&format!("N={n}: {threads} threads"));

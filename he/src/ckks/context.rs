@@ -147,7 +147,10 @@ impl CkksContext {
 
     /// q_l, the prime dropped by a rescale from level `level`.
     pub fn q_at(&self, level: usize) -> Result<u64> {
-        self.mods.get(level + 1).map(|m| **m).ok_or(CkksError::LevelMismatch { expected: self.max_level(), found: level })
+        self.mods
+            .get(level + 1)
+            .map(|m| **m)
+            .ok_or(CkksError::LevelMismatch { expected: self.max_level(), found: level })
     }
 
     pub(crate) fn check_level(&self, level: usize) -> Result<()> {

@@ -220,8 +220,7 @@ fn centered_reals(poly: &RnsPoly, b: Basis<'_>) -> Vec<f64> {
     let (Some(q0), q_rest) = (b.mods.first(), b.mods.get(1..).unwrap_or(&[])) else { return vec![0.0; n] };
     let half0 = **q0 >> 1;
     let l0 = poly.limb(0);
-    let centered: Vec<i64> =
-        l0.iter().map(|&c| if c > half0 { -((**q0 - c) as i64) } else { c as i64 }).collect();
+    let centered: Vec<i64> = l0.iter().map(|&c| if c > half0 { -((**q0 - c) as i64) } else { c as i64 }).collect();
     let confirmed = match q_rest.first() {
         None => true,
         Some(q1) => centered.iter().zip(poly.limb(1)).all(|(&c, &r)| super::ring::reduce_i64(q1, c) == r),

@@ -169,7 +169,8 @@ impl Evaluator {
         let basis = self.ctx.basis_q(level)?;
         let a = self.mod_down_to(a, level)?;
         let b = self.mod_down_to(b, level)?;
-        let (Some(a0), Some(a1), Some(b0), Some(b1)) = (a.polys.first(), a.polys.get(1), b.polys.first(), b.polys.get(1))
+        let (Some(a0), Some(a1), Some(b0), Some(b1)) =
+            (a.polys.first(), a.polys.get(1), b.polys.first(), b.polys.get(1))
         else {
             return Err(CkksError::CiphertextSize { expected: 2, found: 0 });
         };

@@ -71,12 +71,8 @@ pub(crate) fn apply_key(
     }
     let mut k0 = RnsPoly::zero(n, level + 2);
     let mut k1 = RnsPoly::zero(n, level + 2);
-    k0.data
-        .par_chunks_mut(n)
-        .zip(k1.data.par_chunks_mut(n))
-        .zip(bqp.mods.par_iter())
-        .enumerate()
-        .for_each(|(i, ((o0, o1), m))| {
+    k0.data.par_chunks_mut(n).zip(k1.data.par_chunks_mut(n)).zip(bqp.mods.par_iter()).enumerate().for_each(
+        |(i, ((o0, o1), m))| {
             let mut acc0 = vec![0u128; n];
             let mut acc1 = vec![0u128; n];
             for ((digit, kb), ka) in dec.digits.iter().zip(&key.b).zip(&key.a) {
@@ -85,14 +81,16 @@ pub(crate) fn apply_key(
                 let al = ka.limb(i);
                 match perm {
                     Some(p) => {
-                        for ((((a0, a1), &bv), &av), &pk) in acc0.iter_mut().zip(acc1.iter_mut()).zip(bl).zip(al).zip(p) {
+                        for ((((a0, a1), &bv), &av), &pk) in acc0.iter_mut().zip(acc1.iter_mut()).zip(bl).zip(al).zip(p)
+                        {
                             let x = dl.get(pk).copied().unwrap_or(0) as u128;
                             *a0 += x * bv as u128;
                             *a1 += x * av as u128;
                         }
                     }
                     None => {
-                        for ((((a0, a1), &bv), &av), &x) in acc0.iter_mut().zip(acc1.iter_mut()).zip(bl).zip(al).zip(dl) {
+                        for ((((a0, a1), &bv), &av), &x) in acc0.iter_mut().zip(acc1.iter_mut()).zip(bl).zip(al).zip(dl)
+                        {
                             *a0 += x as u128 * bv as u128;
                             *a1 += x as u128 * av as u128;
                         }
@@ -101,7 +99,8 @@ pub(crate) fn apply_key(
             }
             o0.iter_mut().zip(&acc0).for_each(|(o, &a)| *o = m.reduce_u128(a));
             o1.iter_mut().zip(&acc1).for_each(|(o, &a)| *o = m.reduce_u128(a));
-        });
+        },
+    );
     let bp = ctx.basis_p()?;
     let bq = ctx.basis_q(level)?;
     let inv = ctx.inv_p.get(..=level).ok_or(CkksError::OutOfLevels)?;
@@ -111,7 +110,12 @@ pub(crate) fn apply_key(
 }
 
 /// Key switch of `d` (NTT over Q_l) with `key`.
-pub(crate) fn key_switch(ctx: &CkksContext, d: &RnsPoly, level: usize, key: &KeySwitchKey) -> Result<(RnsPoly, RnsPoly)> {
+pub(crate) fn key_switch(
+    ctx: &CkksContext,
+    d: &RnsPoly,
+    level: usize,
+    key: &KeySwitchKey,
+) -> Result<(RnsPoly, RnsPoly)> {
     let dec = decompose(ctx, d, level)?;
     apply_key(ctx, &dec, key, None)
 }

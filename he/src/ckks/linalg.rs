@@ -113,7 +113,11 @@ impl MatVecPlan {
     /// layout of a dense layer's weights: encrypted activations times plaintext weights).
     pub fn vector_matrix(eval: &Evaluator, w: &[f64], d_in: usize, d_out: usize, level: usize) -> Result<Self> {
         if w.len() != d_in * d_out {
-            return Err(CkksError::DimensionMismatch { what: "matrix entries", expected: d_in * d_out, found: w.len() });
+            return Err(CkksError::DimensionMismatch {
+                what: "matrix entries",
+                expected: d_in * d_out,
+                found: w.len(),
+            });
         }
         Self::build(eval, d_in, d_out, level, |k, c| w.get(c * d_out + k).copied().unwrap_or(0.0))
     }
@@ -121,7 +125,11 @@ impl MatVecPlan {
     /// Plan for y = M · x, with M given row-major as `d_out` rows of `d_in` entries.
     pub fn matrix_vector(eval: &Evaluator, m: &[f64], d_out: usize, d_in: usize, level: usize) -> Result<Self> {
         if m.len() != d_in * d_out {
-            return Err(CkksError::DimensionMismatch { what: "matrix entries", expected: d_in * d_out, found: m.len() });
+            return Err(CkksError::DimensionMismatch {
+                what: "matrix entries",
+                expected: d_in * d_out,
+                found: m.len(),
+            });
         }
         Self::build(eval, d_in, d_out, level, |k, c| m.get(k * d_in + c).copied().unwrap_or(0.0))
     }

@@ -100,6 +100,16 @@ impl CkksParams {
         (self.log_scale as f64).exp2()
     }
 
+    /// Bit sizes of the ciphertext primes q_0..q_L.
+    pub fn q_bits(&self) -> Vec<u32> {
+        self.q_bits.clone()
+    }
+
+    /// Bit size of the special prime P.
+    pub fn special_bits(&self) -> u32 {
+        self.p_bits
+    }
+
     /// Whether this set skipped the security check.
     pub fn is_insecure(&self) -> bool {
         self.insecure
@@ -155,8 +165,9 @@ impl CkksParams {
             if let Some(min_taken) = out.iter().copied().filter(|&p| 64 - p.leading_zeros() == bits).min() {
                 upper = min_taken;
             }
-            let prime = fhe_math::zq::primes::generate_prime(bits as usize, modulo, upper)
-                .ok_or(CkksError::InvalidParameters { reason: "not enough NTT-friendly primes of the requested size" })?;
+            let prime = fhe_math::zq::primes::generate_prime(bits as usize, modulo, upper).ok_or(
+                CkksError::InvalidParameters { reason: "not enough NTT-friendly primes of the requested size" },
+            )?;
             out.push(prime);
         }
         Ok(out)

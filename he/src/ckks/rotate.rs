@@ -22,7 +22,14 @@ impl Evaluator {
         Ok(())
     }
 
-    fn apply_galois(&self, ct: &Ciphertext, dec: &Decomposed, g: usize, step: i64, gks: &GaloisKeys) -> Result<Ciphertext> {
+    fn apply_galois(
+        &self,
+        ct: &Ciphertext,
+        dec: &Decomposed,
+        g: usize,
+        step: i64,
+        gks: &GaloisKeys,
+    ) -> Result<Ciphertext> {
         let key = gks.get(g, step)?;
         let perm = galois_permutation(self.ctx.n, g);
         let (k0, k1) = apply_key(&self.ctx, dec, key, Some(&perm))?;

@@ -253,7 +253,7 @@ impl GaloisKeys {
         let mut keys = BTreeMap::new();
         for _ in 0..count {
             let g = u32::from_le_bytes(r.array::<4>("truncated Galois element")?) as usize;
-            if g % 2 == 0 || g >= 2 * ctx.n || g == 1 {
+            if g.is_multiple_of(2) || g >= 2 * ctx.n || g == 1 {
                 return Err(CkksError::Malformed { what: "invalid Galois element" });
             }
             let key = read_switch_key(&mut r, ctx)?;
