@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroizing;
 
 use super::context::CkksContext;
 use super::encoder::{Encoder, Plaintext};
@@ -139,10 +140,10 @@ impl Decryptor {
         }
         let level = ct.level;
         let b = self.ctx.basis_q(level)?;
-        let s = self.sk.poly.sub_limbs(1, level + 1);
+        let s = Zeroizing::new(self.sk.poly.sub_limbs(1, level + 1));
         let mut polys = ct.polys.iter();
         let mut m = polys.next().cloned().ok_or(CkksError::CiphertextSize { expected: 2, found: 0 })?;
-        let mut s_pow = s.clone();
+        let mut s_pow = Zeroizing::new((*s).clone());
         for c in polys {
             m.add_product(c, &s_pow, b);
             s_pow.mul_assign(&s, b);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::context::CkksContext;
 use super::error::{CkksError, Result};
@@ -178,8 +178,8 @@ impl KeyGenerator {
     }
 
     fn sample_secret<R: RngCore + CryptoRng>(ctx: &CkksContext, rng: &mut R) -> SecretKey {
-        let mut coeffs = sample_ternary(ctx.n, rng);
-        let mut poly = match ctx.basis_qp(ctx.max_level()) {
+        let coeffs = Zeroizing::new(sample_ternary(ctx.n, rng));
+        let poly = match ctx.basis_qp(ctx.max_level()) {
             Ok(b) => {
                 let mut p = RnsPoly::from_signed(&coeffs, b);
                 p.ntt(b);
@@ -187,10 +187,7 @@ impl KeyGenerator {
             }
             Err(_) => RnsPoly::zero(ctx.n, 0),
         };
-        coeffs.zeroize();
-        let sk = SecretKey { poly: poly.clone(), params_id: ctx.id };
-        poly.zeroize();
-        sk
+        SecretKey { poly, params_id: ctx.id }
     }
 
     /// The secret key.
