@@ -110,3 +110,18 @@ fn inner_products_and_sum_of_slots() {
     let s = k.dec.decrypt_values(&k.eval.sum_slots(&cx, len, &k.gks).unwrap()).unwrap();
     assert!(precision_bits(&[total], &s[..1]) >= SMALL_MATVEC_BITS);
 }
+
+#[test]
+fn zero_matrix_gives_zero_and_bad_shapes_are_refused() {
+    let params = small_params();
+    let ctx = params.build().unwrap();
+    let k = Keys::for_params(&params, 10, &MatVecPlan::rotation_steps(&ctx, 8, 2).unwrap());
+    let plan = MatVecPlan::vector_matrix(&k.eval, &[0.0; 16], 8, 2, k.ctx.max_level()).unwrap();
+    let y = plan.apply(&k.eval, &k.enc().encrypt_values(&[1.0; 8]).unwrap(), &k.gks).unwrap();
+    assert_eq!(y.level(), k.ctx.max_level() - 1);
+    assert!(k.dec.decrypt_values(&y).unwrap().iter().all(|v| v.abs() < 1e-3));
+    let slots = k.ctx.slots();
+    assert!(matches!(MatVecPlan::rotation_steps(&ctx, slots, 2), Err(CkksError::SlotsOverflow { .. })));
+    assert!(matches!(MatVecPlan::rotation_steps(&ctx, 0, 2), Err(CkksError::DimensionMismatch { .. })));
+    assert!(matches!(MatVecPlan::vector_matrix(&k.eval, &[0.0; 16], 8, 2, 0), Err(CkksError::OutOfLevels)));
+}

@@ -11,8 +11,9 @@
 //!
 //! Baby-step giant-step: with i = g·a + b, `z = Σ_a rot(Σ_b rot(diag_i, -g·a) ⊙ rot(x̃, b), g·a)`,
 //! so only g - 1 baby rotations (hoisted: one decomposition) and m/g - 1 giant ones are
-//! needed. Diagonals are encoded at scale q_level, so the final rescale gives back the
-//! input's scale exactly. One level is used.
+//! needed. Diagonals are encoded at scale q_level, so rescaling gives back the input's
+//! scale exactly; each inner sum is rescaled before its giant rotation, which then works
+//! on one prime less. One level is used.
 //!
 //! Output: y in slots [0, d_out). When D_in > D_out the other slots hold partial sums
 //! (mask them with [`Evaluator::mask_prefix`] before reusing the ciphertext as a
@@ -221,9 +222,13 @@ impl MatVecPlan {
                         dst.add_product(src, &diag.poly, basis);
                     }
                 }
+                // Rescale first: the giant rotation then runs one level lower (cheaper).
                 match acc {
-                    Some(acc) if a > 0 => eval.rotate(&acc, (a * self.shape.baby) as i64, gks).map(Some),
-                    other => Ok(other),
+                    Some(acc) if a > 0 => {
+                        eval.rotate(&eval.rescale(&acc)?, (a * self.shape.baby) as i64, gks).map(Some)
+                    }
+                    Some(acc) => eval.rescale(&acc).map(Some),
+                    None => Ok(None),
                 }
             })
             .collect::<Result<Vec<_>>>()?;
@@ -234,11 +239,13 @@ impl MatVecPlan {
                 Some(s) => eval.add(&s, &p)?,
             });
         }
-        let z = match sum {
+        let mut y = match sum {
             Some(s) => s,
-            None => eval.mul_plain(&x, &eval.encoder().encode(&[], self.level, ctx.q_at(self.level)? as f64)?)?,
+            None => {
+                let zero = eval.encoder().encode(&[], self.level, ctx.q_at(self.level)? as f64)?;
+                eval.rescale(&eval.mul_plain(&x, &zero)?)?
+            }
         };
-        let mut y = eval.rescale(&z)?;
         for step in self.shape.fold_steps() {
             y = eval.add(&y, &eval.rotate(&y, step, gks)?)?;
         }
