@@ -169,6 +169,17 @@ pub enum BenchCommand {
     /// both security modes, a 100x100 matrix product, sigmoid on 10^5 values, logistic
     /// regression on breast cancer; and the polynomial approximation error table.
     Mpc(BenchMpcArgs),
+    /// RNS-CKKS (N = 8192 with primes [60, 40, 40, 60] and scale 2^40, and N = 16384):
+    /// key generation, encrypt, decrypt, multiply, rotate, encrypted vector × plaintext
+    /// matrix products, sizes; one thread and all threads, with SEAL reference figures.
+    Ckks(BenchCkksArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchCkksArgs {
+    /// Ring dimensions to measure.
+    #[arg(long, value_delimiter = ',', default_value = "8192,16384")]
+    pub n: Vec<u32>,
 }
 
 #[derive(Args, Debug)]

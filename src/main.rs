@@ -107,6 +107,24 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         }
         Command::Bench(BenchCommand::Net(a)) => bench::bench_net(&a.sizes, a.pings, a.rows, a.out.as_deref()).await,
         Command::BenchPeer(a) => bench::peer(&a.node, &a.sizes, a.pings, a.out.as_deref()).await,
+        Command::Bench(BenchCommand::Ckks(a)) => {
+            use consort_he::ckks::{Preset, bench as ckks_bench};
+            let presets =
+                a.n.iter()
+                    .map(|n| match n {
+                        8192 => Ok(Preset::N8192),
+                        16384 => Ok(Preset::N16384),
+                        other => Err(NodeError::Simulation(format!("no CKKS preset for N = {other} (8192, 16384)"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+            let rows =
+                tokio::task::spawn_blocking(move || ckks_bench::run_presets(&presets, &|m| eprintln!("bench: {m}")))
+                    .await
+                    .map_err(|e| NodeError::Simulation(e.to_string()))?
+                    .map_err(|e| NodeError::Simulation(e.to_string()))?;
+            print!("{}", ckks_bench::render_table(&rows));
+            Ok(())
+        }
         Command::Bench(BenchCommand::Mpc(a)) => bench_mpc::bench_mpc(&a.data, a.out.as_deref()).await,
         Command::BenchMpcPeer(a) => {
             let security = match a.security.as_str() {
