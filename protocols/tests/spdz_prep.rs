@@ -248,3 +248,26 @@ fn members_asking_for_different_material_are_named() {
         assert!(e.contains("party 2"), "{e}");
     }
 }
+
+#[test]
+fn an_oversized_request_is_refused_and_names_the_member() {
+    let err = runtime().block_on(async {
+        let mut nets = MemoryNetwork::new(3).recv_timeout(Duration::from_secs(5)).build();
+        let dealer_t = nets.pop().unwrap();
+        let members: Vec<PartyId> = (0..2).map(PartyId).collect();
+        let dealer = tokio::spawn(async move {
+            serve_dealer(&dealer_t, &members, DealerCore::new(2, Security::SemiHonest, [1; 32]), Duration::from_secs(5))
+                .await
+        });
+        for (i, t) in nets.into_iter().enumerate() {
+            tokio::spawn(async move {
+                let mut c = DealerClient::connect(&t, PartyId(2), i, Security::SemiHonest).await.unwrap();
+                let m = if i == 1 { usize::MAX / 4 } else { 4 };
+                let _ = c.reserve(&[Request::MatTriple { m, k: m, n: 2 }]).await;
+            });
+        }
+        dealer.await.unwrap().unwrap_err()
+    });
+    let e = err.to_string();
+    assert!(e.starts_with("party 1 misbehaved at step 'prep/0/ask': asked for"), "{e}");
+}

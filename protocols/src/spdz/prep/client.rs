@@ -117,6 +117,9 @@ impl<T: Transport> Preprocessing for DealerClient<'_, T> {
     }
 }
 
+/// The most values one reservation may ask for (a bound on the dealer's memory).
+pub const MAX_DEAL_VALUES: usize = 1 << 27;
+
 /// What the dealer served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DealerStats {
@@ -162,6 +165,20 @@ pub async fn serve_dealer<T: Transport>(
                 what: format!("unreadable request: {e}"),
             })?;
             asks.push((*p, msg));
+        }
+        // A member's request is peer input: refuse sizes that would exhaust the dealer.
+        for (p, m) in &asks {
+            if let DealerMsg::Reserve(reqs) = m {
+                let total = reqs.iter().fold(0usize, |a, r| a.saturating_add(r.size()));
+                if total > MAX_DEAL_VALUES {
+                    return Err(NetError::PeerMisbehaved {
+                        party: *p,
+                        step: step.to_string(),
+                        what: format!("asked for {total} values at once; the dealer deals at most {MAX_DEAL_VALUES}"),
+                    }
+                    .into());
+                }
+            }
         }
         let Some((reference, first)) = asks.first().cloned() else { break };
         if let Some((party, _)) = asks.iter().find(|(_, m)| *m != first) {

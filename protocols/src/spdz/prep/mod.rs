@@ -55,14 +55,14 @@ impl Request {
     pub fn parts(&self) -> Vec<usize> {
         match *self {
             Request::Triples { len } | Request::Trunc { len, .. } => vec![len; 3],
-            Request::MatTriple { m, k, n } => vec![m * k, k * n, m * n],
+            Request::MatTriple { m, k, n } => vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)],
             Request::Random { len } | Request::InputMask { len, .. } => vec![len],
         }
     }
 
     /// Values in all components.
     pub fn size(&self) -> usize {
-        self.parts().iter().sum()
+        self.parts().iter().fold(0usize, |a, b| a.saturating_add(*b))
     }
 }
 
