@@ -10,7 +10,7 @@
 
 use consort_net::{StepId, Transport};
 
-use super::prep::{Preprocessing, Request};
+use super::prep::{Material, Preprocessing, Request};
 use super::{Engine, MpcError, Security, Shared};
 
 const HALF: u64 = 1 << 62;
@@ -43,40 +43,9 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             );
         }
         let opened = self.open(step, vals, macs).await?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut at = 0usize;
-        let mal = self.security == Security::Malicious;
-        for ((x, bits), p) in items.iter().zip(&pairs) {
-            let msb = p.parts.get(1).cloned().unwrap_or_default();
-            let hi = p.parts.get(2).cloned().unwrap_or_default();
-            let k = 1u128 << (63 - bits);
-            let mut v = Vec::with_capacity(x.len());
-            let mut m = Vec::with_capacity(if mal { x.len() } else { 0 });
-            for i in 0..x.len() {
-                let c = opened.get(at + i).copied().unwrap_or(0) as u64;
-                let low = c & (u64::MAX >> 1);
-                let top = c >> 63;
-                // Public part: (c' >> m) − 2^(62−m), plus 2^(63−m) when c_63 = 1 (b = 1 − r_63).
-                let mut public = u128::from(low >> bits).wrapping_sub(1u128 << (62 - bits));
-                let sign: u128 = if top == 0 { 1 } else { u128::MAX };
-                if top == 1 {
-                    public = public.wrapping_add(k);
-                }
-                let term = |h: u128, s: u128| s.wrapping_mul(k).wrapping_mul(sign).wrapping_sub(h);
-                let hv = hi.vals.get(i).copied().unwrap_or(0);
-                let sv = msb.vals.get(i).copied().unwrap_or(0);
-                let share = term(hv, sv).wrapping_add(if self.me == 0 { public } else { 0 });
-                v.push(self.security.reduce(share));
-                if mal {
-                    let hm = hi.macs.get(i).copied().unwrap_or(0);
-                    let sm = msb.macs.get(i).copied().unwrap_or(0);
-                    m.push(term(hm, sm).wrapping_add(self.alpha.wrapping_mul(public)));
-                }
-            }
-            at += x.len();
-            out.push(Shared::new(x.rows, x.cols, v, m));
-        }
-        Ok(out)
+        let (me0, alpha, security) = (self.me == 0, self.alpha, self.security);
+        // One pass over every value: on rayon, not on the runtime that drives the network.
+        super::offload(move || finalize(&items, &pairs, &opened, me0, alpha, security)).await
     }
 
     /// Products with `2f` fractional bits back to `f`.
@@ -91,4 +60,49 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let raw = self.exchange(&step.child("mul"), queue).await?;
         self.rescale(&step.child("trunc"), raw).await
     }
+}
+
+/// The shares of `x >> bits` from the opened `c = x + 2^62 + r` and the pair's shares.
+fn finalize(
+    items: &[(Shared, u32)],
+    pairs: &[Material],
+    opened: &[u128],
+    me0: bool,
+    alpha: u128,
+    security: Security,
+) -> Vec<Shared> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut at = 0usize;
+    let mal = security == Security::Malicious;
+    for ((x, bits), p) in items.iter().zip(pairs) {
+        let msb = p.parts.get(1).cloned().unwrap_or_default();
+        let hi = p.parts.get(2).cloned().unwrap_or_default();
+        let k = 1u128 << (63 - bits);
+        let mut v = Vec::with_capacity(x.len());
+        let mut m = Vec::with_capacity(if mal { x.len() } else { 0 });
+        for i in 0..x.len() {
+            let c = opened.get(at + i).copied().unwrap_or(0) as u64;
+            let low = c & (u64::MAX >> 1);
+            let top = c >> 63;
+            // Public part: (c' >> m) − 2^(62−m), plus 2^(63−m) when c_63 = 1 (b = 1 − r_63).
+            let mut public = u128::from(low >> bits).wrapping_sub(1u128 << (62 - bits));
+            let sign: u128 = if top == 0 { 1 } else { u128::MAX };
+            if top == 1 {
+                public = public.wrapping_add(k);
+            }
+            let term = |h: u128, s: u128| s.wrapping_mul(k).wrapping_mul(sign).wrapping_sub(h);
+            let hv = hi.vals.get(i).copied().unwrap_or(0);
+            let sv = msb.vals.get(i).copied().unwrap_or(0);
+            let share = term(hv, sv).wrapping_add(if me0 { public } else { 0 });
+            v.push(security.reduce(share));
+            if mal {
+                let hm = hi.macs.get(i).copied().unwrap_or(0);
+                let sm = msb.macs.get(i).copied().unwrap_or(0);
+                m.push(term(hm, sm).wrapping_add(alpha.wrapping_mul(public)));
+            }
+        }
+        at += x.len();
+        out.push(Shared::new(x.rows, x.cols, v, m));
+    }
+    out
 }

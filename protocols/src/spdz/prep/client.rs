@@ -12,7 +12,7 @@ use consort_net::{NetError, PartyId, StepId, Transport};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use super::{Bundle, DealerCore, Material, Preprocessing, Request, Stock, Store};
+use super::{Bundle, DealerCore, Preprocessing, Request, Store};
 use crate::spdz::{MpcError, PrepError, Security, offload};
 
 /// What a member tells the dealer.
@@ -91,18 +91,16 @@ impl<T: Transport> Preprocessing for DealerClient<'_, T> {
         })
         .await??;
         let (materials, reqs) = materials;
-        for (r, m) in reqs.iter().zip(materials) {
-            self.store.put(r, m);
-        }
+        self.store.put_all(&reqs, materials);
         Ok(())
     }
 
-    fn available(&self) -> Stock {
-        self.store.stock()
+    fn store(&self) -> &Store {
+        &self.store
     }
 
-    fn take(&mut self, request: &Request) -> Result<Material, PrepError> {
-        self.store.take(request)
+    fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
     }
 
     async fn finish(&mut self) -> Result<(), MpcError> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use consort_net::PartyId;
 
-use super::{Bundle, DealerCore, Material, Preprocessing, Request, Stock, Store};
+use super::{Bundle, DealerCore, Preprocessing, Request, Store};
 use crate::spdz::{MpcError, PrepError, Security};
 
 struct State {
@@ -88,18 +88,16 @@ impl Preprocessing for LocalDealer {
                 }
             }
         };
-        for (r, m) in requests.iter().zip(bundle.into_materials(requests, self.security, self.me)) {
-            self.store.put(r, m);
-        }
+        self.store.put_all(requests, bundle.into_materials(requests, self.security, self.me));
         Ok(())
     }
 
-    fn available(&self) -> Stock {
-        self.store.stock()
+    fn store(&self) -> &Store {
+        &self.store
     }
 
-    fn take(&mut self, request: &Request) -> Result<Material, PrepError> {
-        self.store.take(request)
+    fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
     }
 
     async fn finish(&mut self) -> Result<(), MpcError> {

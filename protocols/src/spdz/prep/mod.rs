@@ -99,11 +99,20 @@ pub trait Preprocessing: Send {
     /// order). A dealer round trip for remote sources.
     fn reserve(&mut self, requests: &[Request]) -> impl Future<Output = Result<(), MpcError>> + Send;
 
+    /// The reserve this source fills.
+    fn store(&self) -> &Store;
+
+    fn store_mut(&mut self) -> &mut Store;
+
     /// What has been reserved and not yet taken.
-    fn available(&self) -> Stock;
+    fn available(&self) -> Stock {
+        self.store().stock()
+    }
 
     /// Takes material for one request out of the reserve; it is never handed out again.
-    fn take(&mut self, request: &Request) -> Result<Material, PrepError>;
+    fn take(&mut self, request: &Request) -> Result<Material, PrepError> {
+        self.store_mut().take(request)
+    }
 
     /// Tells the source this member needs nothing more (a dealer stops serving when every
     /// member has finished).

@@ -111,6 +111,13 @@ impl Store {
         }
     }
 
+    /// Adds a whole dealing, request by request.
+    pub fn put_all(&mut self, requests: &[Request], materials: Vec<Material>) {
+        for (r, m) in requests.iter().zip(materials) {
+            self.put(r, m);
+        }
+    }
+
     pub fn stock(&self) -> Stock {
         let mut s = Stock::default();
         for (k, p) in &self.pools {
