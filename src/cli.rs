@@ -8,14 +8,18 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Each member runs a party node beside its own data; the nodes talk over QUIC with
 /// mutual TLS and compute joint results (pooled statistics; secure training and
-/// inference on shares with a dealer) without any member seeing another's records. Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug);
-/// results are JSON.
+/// inference on shares with a dealer; federated averaging with a threshold-Paillier
+/// encrypted or secret-shared sum) without any member seeing another's records. Logs go
+/// to stderr (set RUST_LOG, e.g. RUST_LOG=debug); results are JSON.
 const EXAMPLES: &str = "Examples:
   consort simulate --parties 3 --job examples/jobs/stats.toml      # a whole job on this machine
   consort simulate --parties 3 --job examples/jobs/train-logreg.toml  # secure training (+ a dealer process)
+  consort keygen --parties 3 --threshold 2 --out keys/                # threshold Paillier key (minutes)
+  consort simulate --parties 3 --job examples/jobs/fedavg-ecg-paillier.toml --keys keys/
   consort certs init --parties 3 --out consortium/                  # test certificates + node configs
   consort run --node consortium/party-0.toml --job examples/jobs/stats.toml --out result.json
-  consort bench net                                                  # QUIC and stats-job figures";
+  consort bench net                                                  # QUIC and stats-job figures
+  consort bench paillier                                             # Paillier and a federated round";
 
 #[derive(Parser, Debug)]
 #[command(name = "consort", version, propagate_version = true, max_term_width = 100, after_help = EXAMPLES)]
@@ -38,7 +42,20 @@ pub enum Command {
     /// member stops every member.
     Run(RunArgs),
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
+    ///
+    /// An spdz job's dealer, and a fedavg-paillier job's aggregator when it is not a
+    /// member, run as one more process (party N). Training jobs also run the plaintext
+    /// twin (same seed, split and hyper-parameters) and print both accuracies.
     Simulate(SimulateArgs),
+    /// Deal a threshold Paillier key for federated averaging (trusted-dealer ceremony).
+    ///
+    /// Finds two safe primes p = 2p'+1, q = 2q'+1 (n = pq), Shamir-shares the decryption
+    /// exponent so that any T of the N members decrypt together and fewer learn nothing,
+    /// and writes DIR/public.json (the public key and every member's verification key:
+    /// give it to every node) and DIR/party-<i>.share.json (mode 0600: give it to member
+    /// i only, then delete the copies here). Whoever runs it sees every share: run it on
+    /// a trusted machine. Safe-prime search takes minutes in pure Rust.
+    Keygen(KeygenArgs),
     /// Measure performance and print a table.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -128,6 +145,10 @@ pub struct RunArgs {
     /// Seed the share randomness, for reproducible test runs only (default: OS entropy).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Key directory of a fedavg-paillier job (public.json, and this member's
+    /// party-<i>.share.json), made by `consort keygen`.
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
     #[command(flatten)]
     pub link: LinkArgs,
     /// Fault injection for tests.
@@ -146,6 +167,9 @@ pub struct SimulateArgs {
     /// Seed every member's share randomness (reproducible runs).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Key directory of a fedavg-paillier job (made by `consort keygen --parties N`).
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
     #[command(flatten)]
     pub link: LinkArgs,
     /// Write the combined report here as JSON.
@@ -173,6 +197,44 @@ pub enum BenchCommand {
     /// key generation, encrypt, decrypt, multiply, rotate, encrypted vector × plaintext
     /// matrix products, sizes; one thread and all threads, with SEAL reference figures.
     Ckks(BenchCkksArgs),
+    /// Paillier and threshold Paillier, one core: key ceremony, encryptions/s (fresh
+    /// randomness and precomputed r^n), decryptions/s, partial decryptions/s, proof
+    /// verifications/s, combinations/s at 2048 and 3072 bits; then one federated round
+    /// (encrypt / aggregate / decrypt) of a 400,000-parameter model with 3 members.
+    Paillier(BenchPaillierArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Number of members holding a key share (parties 0..N-1).
+    #[arg(long, value_name = "N")]
+    pub parties: u32,
+    /// Members needed to decrypt (any T of N); fewer learn nothing.
+    #[arg(long, value_name = "T")]
+    pub threshold: u32,
+    /// Output directory (created; an existing key set is never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Modulus size: 2048 (112-bit security) or 3072 (128-bit).
+    #[arg(long, default_value_t = 2048)]
+    pub bits: u32,
+    /// Use the committed TEST-ONLY 2048-bit primes (public: never for real data).
+    #[arg(long, hide = true)]
+    pub insecure_test_primes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchPaillierArgs {
+    /// Modulus sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "2048,3072")]
+    pub bits: Vec<u32>,
+    /// Parameters of the federated round's model.
+    #[arg(long, default_value_t = 400_000)]
+    pub params: usize,
+    /// Time the safe-prime search of the key ceremony (slow; otherwise the committed
+    /// test-only primes are dealt and only the dealing is timed).
+    #[arg(long)]
+    pub prime_search: bool,
 }
 
 #[derive(Args, Debug)]

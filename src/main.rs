@@ -12,7 +12,7 @@ use consort_parties::job::Job;
 use consort_parties::node::{Fault, RunOptions};
 use consort_parties::report::{cost_table, result_text};
 use consort_parties::simulate::SimulateOptions;
-use consort_parties::{NodeError, bench, bench_mpc, certs, files, node, simulate};
+use consort_parties::{NodeError, bench, bench_mpc, bench_paillier, certs, files, keys, node, simulate};
 use consort_protocols::spdz::Security;
 
 fn main() -> ExitCode {
@@ -66,6 +66,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 seed: a.seed,
                 link: link(&a.link),
                 fault,
+                keys: a.keys.clone(),
             };
             let report = node::run(&opts).await?;
             let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Simulation(e.to_string()))?;
@@ -92,6 +93,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 bandwidth_mbit: a.link.bandwidth,
                 timeout_secs: a.timeout,
                 show_logs: !a.quiet,
+                keys: a.keys.clone(),
             };
             let report = simulate::simulate(&opts).await?;
             println!("job '{}': {} members, {:.3} s wall time\n", report.job, report.parties, report.wall_secs);
@@ -123,6 +125,28 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                     .map_err(|e| NodeError::Simulation(e.to_string()))?
                     .map_err(|e| NodeError::Simulation(e.to_string()))?;
             print!("{}", ckks_bench::render_table(&rows));
+            Ok(())
+        }
+        Command::Keygen(a) => {
+            let (out, p, t, bits, test) = (a.out.clone(), a.parties, a.threshold, a.bits, a.insecure_test_primes);
+            let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test))
+                .await
+                .map_err(|e| NodeError::Keys(e.to_string()))??;
+            println!(
+                "{}-bit threshold Paillier key for {} members (any {} decrypt) written in {:.1} s:",
+                r.bits, r.parties, r.threshold, r.secs
+            );
+            for f in &r.files {
+                println!("  {}", f.display());
+            }
+            println!("give public.json to every node, and party-<i>.share.json to member i only");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Paillier(a)) => {
+            let r = tokio::task::spawn_blocking(move || bench_paillier::run(&a.bits, a.params, a.prime_search))
+                .await
+                .map_err(|e| NodeError::Simulation(e.to_string()))??;
+            print!("{r}");
             Ok(())
         }
         Command::Bench(BenchCommand::Mpc(a)) => bench_mpc::bench_mpc(&a.data, a.out.as_deref()).await,

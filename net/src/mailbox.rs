@@ -1,6 +1,9 @@
 //! Demultiplexes arriving messages by (sender, step), so concurrent protocol steps never
 //! mix, and turns any peer failure into an error for every waiting receive: a member
 //! that disappears stops the whole session instead of leaving others hanging.
+//!
+//! A session that tolerates dropouts (federated averaging) instead records a lost peer
+//! on its own: receives from that peer fail, receives from the others go on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +21,8 @@ struct State {
     failure: Option<NetError>,
     done: HashSet<PartyId>,
     closing: bool,
+    /// Peers whose connection was lost, in a session that tolerates dropouts.
+    lost: HashMap<PartyId, NetError>,
 }
 
 /// Inbound messages of one member.
@@ -27,11 +32,13 @@ pub(crate) struct Mailbox {
     notify: Notify,
     /// Emulated one-way latency applied to every arriving message.
     latency: Duration,
+    /// A lost peer fails only the receives from that peer.
+    tolerate_dropouts: bool,
 }
 
 impl Mailbox {
-    pub(crate) fn new(latency: Duration) -> Arc<Mailbox> {
-        Arc::new(Mailbox { latency, ..Mailbox::default() })
+    pub(crate) fn new(latency: Duration, tolerate_dropouts: bool) -> Arc<Mailbox> {
+        Arc::new(Mailbox { latency, tolerate_dropouts, ..Mailbox::default() })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -65,7 +72,9 @@ impl Mailbox {
             if s.closing && matches!(err, NetError::PeerLost { .. }) {
                 return;
             }
-            if s.failure.is_none() {
+            if let (true, NetError::PeerLost { party, .. }) = (self.tolerate_dropouts, &err) {
+                s.lost.entry(*party).or_insert(err);
+            } else if s.failure.is_none() {
                 s.failure = Some(err);
             }
         }
@@ -86,6 +95,13 @@ impl Mailbox {
         self.lock().failure.clone()
     }
 
+    /// Peers lost so far (only ever non-empty when dropouts are tolerated).
+    pub(crate) fn lost(&self) -> Vec<PartyId> {
+        let mut v: Vec<PartyId> = self.lock().lost.keys().copied().collect();
+        v.sort();
+        v
+    }
+
     /// Waits until `ready` finds what the caller wants in the state, or a failure is
     /// recorded, or `timeout` passes (`None`). The notification is armed before the state
     /// is checked, so a wake-up between the check and the wait cannot be missed.
@@ -93,6 +109,7 @@ impl Mailbox {
         &self,
         timeout: Duration,
         mut ready: impl FnMut(&mut State) -> Option<T>,
+        watch: Option<PartyId>,
     ) -> Option<Result<T, NetError>> {
         let wait = async {
             loop {
@@ -105,6 +122,9 @@ impl Mailbox {
                         return Ok(v);
                     }
                     if let Some(err) = &s.failure {
+                        return Err(err.clone());
+                    }
+                    if let Some(err) = watch.and_then(|p| s.lost.get(&p)) {
                         return Err(err.clone());
                     }
                 }
@@ -125,20 +145,21 @@ impl Mailbox {
                     s.queues.remove(&key);
                 }
                 msg
-            })
+            }, Some(from))
             .await;
         got.unwrap_or_else(|| Err(NetError::Timeout { party: from, step: step.to_string(), after: timeout }))
     }
 
     /// Waits until every party in `peers` has said it is done.
     pub(crate) async fn wait_done(&self, peers: &[PartyId], timeout: Duration) -> Result<(), NetError> {
-        let all_done = |s: &mut State| peers.iter().all(|p| s.done.contains(p)).then_some(());
-        match self.wait_until(timeout, all_done).await {
+        let all_done =
+            |s: &mut State| peers.iter().all(|p| s.done.contains(p) || s.lost.contains_key(p)).then_some(());
+        match self.wait_until(timeout, all_done, None).await {
             Some(r) => r,
             None => {
                 let missing = {
                     let s = self.lock();
-                    peers.iter().copied().find(|p| !s.done.contains(p))
+                    peers.iter().copied().find(|p| !s.done.contains(p) && !s.lost.contains_key(p))
                 };
                 match missing {
                     Some(p) => Err(NetError::Timeout { party: p, step: "done".into(), after: timeout }),
@@ -155,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_are_kept_apart_by_step_and_sender() {
-        let m = Mailbox::new(Duration::ZERO);
+        let m = Mailbox::new(Duration::ZERO, false);
         let (a, b) = (StepId::root("a"), StepId::root("b"));
         m.deliver(PartyId(1), b.clone(), Bytes::from_static(b"B"));
         m.deliver(PartyId(1), a.clone(), Bytes::from_static(b"A"));
@@ -168,14 +189,14 @@ mod tests {
 
     #[tokio::test]
     async fn receive_times_out_naming_the_party() {
-        let m = Mailbox::new(Duration::ZERO);
+        let m = Mailbox::new(Duration::ZERO, false);
         let err = m.recv(PartyId(4), &StepId::root("x"), Duration::from_millis(20)).await.unwrap_err();
         assert_eq!(err.to_string(), "timed out after 0.0s waiting for party 4 at step 'x'");
     }
 
     #[tokio::test]
     async fn a_failure_wakes_waiting_receivers() {
-        let m = Mailbox::new(Duration::ZERO);
+        let m = Mailbox::new(Duration::ZERO, false);
         let m2 = Arc::clone(&m);
         let waiter =
             tokio::spawn(async move { m2.recv(PartyId(1), &StepId::root("x"), Duration::from_secs(10)).await });
@@ -183,5 +204,22 @@ mod tests {
         m.fail(NetError::PeerLost { party: PartyId(2), reason: "killed".into() });
         let err = waiter.await.unwrap().unwrap_err();
         assert_eq!(err.to_string(), "lost the connection to party 2: killed");
+    }
+
+    #[tokio::test]
+    async fn a_tolerant_mailbox_fails_only_the_lost_peer() {
+        let m = Mailbox::new(Duration::ZERO, true);
+        m.deliver(PartyId(2), StepId::root("x"), Bytes::from_static(b"before"));
+        m.fail(NetError::PeerLost { party: PartyId(2), reason: "killed".into() });
+        m.deliver(PartyId(1), StepId::root("x"), Bytes::from_static(b"alive"));
+        let t = Duration::from_secs(1);
+        // What the lost peer sent before it vanished is still delivered, then its loss.
+        assert_eq!(&m.recv(PartyId(2), &StepId::root("x"), t).await.unwrap()[..], b"before");
+        let err = m.recv(PartyId(2), &StepId::root("x"), t).await.unwrap_err();
+        assert_eq!(err.to_string(), "lost the connection to party 2: killed");
+        assert_eq!(&m.recv(PartyId(1), &StepId::root("x"), t).await.unwrap()[..], b"alive");
+        assert_eq!(m.lost(), vec![PartyId(2)]);
+        m.mark_done(PartyId(1));
+        m.wait_done(&[PartyId(1), PartyId(2)], t).await.unwrap();
     }
 }

@@ -38,12 +38,25 @@ pub struct MemoryNetwork {
     latency: Duration,
     recv_timeout: Duration,
     hook: Option<Arc<Hook>>,
+    tolerate_dropouts: bool,
 }
 
 impl MemoryNetwork {
     /// `n` members, no latency, a 10 s receive timeout.
     pub fn new(n: u16) -> MemoryNetwork {
-        MemoryNetwork { n, latency: Duration::ZERO, recv_timeout: Duration::from_secs(10), hook: None }
+        MemoryNetwork {
+            n,
+            latency: Duration::ZERO,
+            recv_timeout: Duration::from_secs(10),
+            hook: None,
+            tolerate_dropouts: false,
+        }
+    }
+
+    /// A member that [vanishes](MemoryTransport::vanish) fails only the receives from it.
+    pub fn tolerate_dropouts(mut self) -> Self {
+        self.tolerate_dropouts = true;
+        self
     }
 
     pub fn latency(mut self, latency: Duration) -> Self {
@@ -65,7 +78,7 @@ impl MemoryNetwork {
     /// One transport per member, in party order.
     pub fn build(self) -> Vec<MemoryTransport> {
         let parties: Arc<[PartyId]> = (0..self.n).map(PartyId).collect();
-        let mailboxes: Arc<[Arc<Mailbox>]> = (0..self.n).map(|_| Mailbox::new(self.latency)).collect();
+        let mailboxes: Arc<[Arc<Mailbox>]> = (0..self.n).map(|_| Mailbox::new(self.latency, self.tolerate_dropouts)).collect();
         let counters: Arc<[Arc<Counters>]> = (0..self.n).map(|_| Arc::new(Counters::default())).collect();
         parties
             .iter()
@@ -99,6 +112,15 @@ impl MemoryTransport {
 
     fn my_counters(&self) -> Option<&Arc<Counters>> {
         self.counters.get(self.me.index())
+    }
+
+    /// Emulates this member's process dying: every peer sees its connection lost.
+    pub fn vanish(&self) {
+        for p in self.parties.iter().filter(|p| **p != self.me) {
+            if let Ok(mb) = self.mailbox(*p) {
+                mb.fail(NetError::PeerLost { party: self.me, reason: "vanished".into() });
+            }
+        }
     }
 }
 
@@ -152,6 +174,10 @@ impl Transport for MemoryTransport {
                 mb.fail(NetError::from_abort(self.me, reason.to_string(), blame, p));
             }
         }
+    }
+
+    fn lost(&self) -> Vec<PartyId> {
+        self.mailbox(self.me).map(|m| m.lost()).unwrap_or_default()
     }
 
     fn counters(&self) -> CounterSnapshot {

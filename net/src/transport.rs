@@ -35,6 +35,12 @@ pub trait Transport: Send + Sync {
     /// Traffic so far.
     fn counters(&self) -> CounterSnapshot;
 
+    /// Peers whose connection was lost, in a session that tolerates dropouts (always
+    /// empty otherwise: there a lost peer fails the whole session).
+    fn lost(&self) -> Vec<PartyId> {
+        Vec::new()
+    }
+
     /// The other members.
     fn peers(&self) -> Vec<PartyId> {
         let me = self.me();

@@ -54,3 +54,61 @@ pub fn compare(job: &Job, members: usize, secure: &TrainedModel) -> Result<Compa
     };
     Ok(Comparison { metric: metric.into(), test_rows: test.n(), secure: s, plaintext: p, plaintext_losses: run.losses })
 }
+
+/// The members' common federated model next to plaintext FedAvg with the same seed,
+/// split, batch order and weighting, both scored on the pooled held-out rows.
+pub fn compare_fedavg(
+    job: &Job,
+    reports: &[crate::report::MemberReport],
+) -> Result<(crate::report::JobResult, Option<Comparison>), NodeError> {
+    use consort_protocols::fedavg::local::prepare;
+    use consort_protocols::fedavg::model::Arch;
+    use consort_protocols::fedavg::{FedModel, plain as fplain};
+
+    use crate::report::JobResult;
+
+    let results: Vec<(u16, &crate::report::FedAvgResult)> = reports
+        .iter()
+        .filter_map(|r| match &r.result {
+            JobResult::Fedavg(f) => Some((r.party, f.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let (first_party, first) = results.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
+    if let Some((b, _)) = results.iter().find(|(_, f)| f.model != first.model) {
+        return Err(NodeError::Simulation(format!("party {first_party} and party {b} obtained different models")));
+    }
+    let spec = job.fedavg()?;
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for i in 0..results.len() {
+        let rows = load_rows(&job.input_for(PartyId(i as u16))?, &spec.features, Some(&spec.label))?;
+        let (tr, te) = rows.split(spec.test_fraction, spec.seed, i);
+        train.push(tr);
+        test.push(te);
+    }
+    let pooled_test = Rows::concat(&test);
+    let (means, stds) = match spec.model {
+        FedModel::Logreg => {
+            let (m, s) = moments(&Rows::concat(&train));
+            (m, s.into_iter().map(|v| if v > 0.0 { v } else { 1.0 }).collect())
+        }
+        FedModel::Cnn1d => (Vec::new(), Vec::new()),
+    };
+    let pooled = (!means.is_empty()).then_some((means.as_slice(), stds.as_slice()));
+    let prepared: Vec<Rows> = train.iter().map(|r| prepare(spec.model, r, pooled)).collect();
+    let arch = Arch { model: spec.model, inputs: spec.features.len(), classes: spec.classes };
+    let fail = |e: consort_protocols::fedavg::FedError| NodeError::Simulation(format!("plaintext baseline: {e}"));
+    let weights = fplain::fedavg(spec, arch, &prepared).map_err(fail)?;
+    let baseline = consort_protocols::fedavg::model::SavedModel { means, stds, weights, ..first.model.clone() };
+    let secure = first.model.accuracy(&pooled_test).map_err(fail)?.unwrap_or(0.0);
+    let plaintext = baseline.accuracy(&pooled_test).map_err(fail)?.unwrap_or(0.0);
+    let comparison = Comparison {
+        metric: "accuracy".into(),
+        test_rows: pooled_test.n(),
+        secure,
+        plaintext,
+        plaintext_losses: Vec::new(),
+    };
+    Ok((JobResult::Fedavg(Box::new((*first).clone())), Some(comparison)))
+}

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use consort_net::NetError;
+use consort_protocols::fedavg::FedError;
 use consort_protocols::spdz::MpcError;
 use consort_protocols::stats::StatsError;
 
@@ -31,6 +32,11 @@ pub enum NodeError {
     Stats(StatsError),
     #[error(transparent)]
     Mpc(MpcError),
+    #[error(transparent)]
+    Fed(FedError),
+    /// Key generation or a key file failed.
+    #[error("keys: {0}")]
+    Keys(String),
     /// A simulated member failed.
     #[error("{0}")]
     Simulation(String),
@@ -42,6 +48,8 @@ impl NodeError {
         match self {
             NodeError::Net(e) => e.blamed_party(),
             NodeError::Mpc(e) => e.blamed_party(),
+            NodeError::Fed(FedError::Net(e)) => e.blamed_party(),
+            NodeError::Fed(FedError::Bad { party, .. } | FedError::KeyMismatch { party, .. }) => Some(*party),
             _ => None,
         }
     }
@@ -65,6 +73,15 @@ impl From<MpcError> for NodeError {
         match e {
             MpcError::Net(n) => NodeError::Net(n),
             other => NodeError::Mpc(other),
+        }
+    }
+}
+
+impl From<FedError> for NodeError {
+    fn from(e: FedError) -> NodeError {
+        match e {
+            FedError::Net(n) => NodeError::Net(n),
+            other => NodeError::Fed(other),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use consort_net::PartyId;
+use consort_protocols::fedavg::FedAvgSpec;
 use consort_protocols::learn::spec::{InferSpec, SpdzSpec, TrainSpec};
 use consort_protocols::stats::StatsSpec;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,18 @@ pub enum Backend {
     Additive,
     /// SPDZ-style arithmetic with a dealer (`[spdz]`): triples, truncation, MACs.
     Spdz,
+    /// Federated averaging (`[fedavg]`), the sum encrypted under a threshold Paillier key
+    /// and added by an aggregator.
+    FedavgPaillier,
+    /// Federated averaging (`[fedavg]`), the sum by additive secret sharing.
+    FedavgAdditive,
+}
+
+impl Backend {
+    /// Federated averaging, under either aggregation.
+    pub fn is_fedavg(self) -> bool {
+        matches!(self, Backend::FedavgPaillier | Backend::FedavgAdditive)
+    }
 }
 
 /// A job spec file.
@@ -54,6 +67,8 @@ pub struct JobSpec {
     pub train: Option<TrainSpec>,
     #[serde(default)]
     pub infer: Option<InferSpec>,
+    #[serde(default)]
+    pub fedavg: Option<FedAvgSpec>,
     /// Input file per member (`party-0 = "path.csv"`), relative to the job file. Local:
     /// not part of the agreed hash.
     #[serde(default, skip_serializing)]
@@ -76,6 +91,14 @@ impl Job {
         let text = read_text(path)?;
         let spec: JobSpec =
             toml::from_str(&text).map_err(|e| NodeError::Job { path: path.to_path_buf(), msg: e.to_string() })?;
+        Job::from_spec(spec, path)
+    }
+
+    /// Validates a parsed spec (and expands its feature ranges).
+    pub fn from_spec(mut spec: JobSpec, path: &Path) -> Result<Job, NodeError> {
+        if let Some(f) = spec.fedavg.as_mut() {
+            f.validate().map_err(|msg| NodeError::Job { path: path.to_path_buf(), msg })?;
+        }
         let job = Job { spec, path: path.to_path_buf() };
         job.validate()?;
         Ok(job)
@@ -103,8 +126,16 @@ impl Job {
                 }
                 infer.validate().map_err(|e| self.err(e))
             }
+            (Task::Train, Backend::FedavgPaillier) => match self.fedavg()?.aggregator {
+                Some(_) => Ok(()),
+                None => Err(self.err("backend \"fedavg-paillier\" needs an aggregator in [fedavg] (a member, or the party after the members)")),
+            },
+            (Task::Train, Backend::FedavgAdditive) => match self.fedavg()?.aggregator {
+                None => Ok(()),
+                Some(_) => Err(self.err("backend \"fedavg-additive\" has no aggregator (the members add shares among themselves); remove `aggregator`")),
+            },
             (task, backend) => Err(self.err(format!(
-                "backend \"{}\" does not run task \"{}\" (stats: additive; train, infer: spdz)",
+                "backend \"{}\" does not run task \"{}\" (stats: additive; train: spdz, fedavg-paillier, fedavg-additive; infer: spdz)",
                 wire(&backend),
                 wire(&task)
             ))),
@@ -114,6 +145,11 @@ impl Job {
     /// The `[spdz]` table.
     pub fn spdz(&self) -> Result<&SpdzSpec, NodeError> {
         self.spec.spdz.as_ref().ok_or_else(|| self.err("backend \"spdz\" needs a [spdz] table with a dealer"))
+    }
+
+    /// The `[fedavg]` table.
+    pub fn fedavg(&self) -> Result<&FedAvgSpec, NodeError> {
+        self.spec.fedavg.as_ref().ok_or_else(|| self.err("federated averaging needs a [fedavg] table"))
     }
 
     /// The `[train]` table.
@@ -155,9 +191,7 @@ mod tests {
     fn job(text: &str) -> Result<Job, NodeError> {
         let spec: JobSpec =
             toml::from_str(text).map_err(|e| NodeError::Job { path: "t.toml".into(), msg: e.to_string() })?;
-        let j = Job { spec, path: "t.toml".into() };
-        j.validate()?;
-        Ok(j)
+        Job::from_spec(spec, Path::new("t.toml"))
     }
 
     #[test]
@@ -176,7 +210,8 @@ mod tests {
         let e = job("name='x'\ntask='train'\n").unwrap_err().to_string();
         assert_eq!(
             e,
-            "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train, infer: spdz)"
+            "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train: spdz, \
+             fedavg-paillier, fedavg-additive; infer: spdz)"
         );
         let e = job("name='x'\ntask='train'\nbackend='spdz'\n").unwrap_err().to_string();
         assert_eq!(e, "job spec t.toml: backend \"spdz\" needs a [spdz] table with a dealer");

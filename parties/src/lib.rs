@@ -6,6 +6,8 @@
 //! - [`data`]: reading a member's own CSV, with errors that name file, line and column;
 //! - [`node`]: `consort run`, one member's part of a job;
 //! - [`spdz_job`]: the dealer's and the members' part of a `backend = "spdz"` job;
+//! - [`fedavg_job`]: federated averaging (`fedavg-paillier`, `fedavg-additive`);
+//!   [`keys`]: `consort keygen`, the threshold Paillier key ceremony and key files;
 //! - [`simulate`]: `consort simulate`, N members as N local processes;
 //! - [`bench`]: `consort bench net`; [`bench_mpc`]: `consort bench mpc`;
 //! - [`report`]: result files and printed tables.
@@ -14,12 +16,15 @@ pub mod agree;
 pub mod baseline;
 pub mod bench;
 pub mod bench_mpc;
+pub mod bench_paillier;
 pub mod certs;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod fedavg_job;
 pub mod files;
 pub mod job;
+pub mod keys;
 pub mod node;
 pub mod progress;
 pub mod report;

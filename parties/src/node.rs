@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     pub link: LinkEmulation,
     pub fault: Option<Fault>,
+    /// The threshold key directory of a `fedavg-paillier` job (`consort keygen --out`).
+    pub keys: Option<PathBuf>,
 }
 
 /// Runs this member's part of the job and returns its report.
@@ -50,10 +52,20 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let node = &opts.node;
     let me = node.me();
     let job_hash = opts.job.hash()?;
-    // The dealer of an spdz job and members without data (inference) have no input.
-    let needs_input = match opts.job.spec.task {
-        Task::Stats | Task::Train => opts.job.spec.spdz.as_ref().is_none_or(|s| s.dealer != me.0),
-        Task::Infer => opts.job.spec.infer.as_ref().is_some_and(|i| i.model_owner == me.0 || i.input_owner == me.0),
+    let fedavg = opts.job.spec.backend.is_fedavg();
+    let roster: Vec<consort_net::PartyId> = node.roster()?.iter().map(|(p, _)| *p).collect();
+    let roles = match fedavg {
+        true => Some(crate::fedavg_job::roles(&opts.job, &roster, opts.keys.as_deref())?),
+        false => None,
+    };
+    // The dealer of an spdz job, the aggregator node of a federated job and members
+    // without data (inference) have no input.
+    let needs_input = match (&roles, opts.job.spec.task) {
+        (Some(r), _) => crate::fedavg_job::needs_input(r, me),
+        (None, Task::Stats | Task::Train) => opts.job.spec.spdz.as_ref().is_none_or(|s| s.dealer != me.0),
+        (None, Task::Infer) => {
+            opts.job.spec.infer.as_ref().is_some_and(|i| i.model_owner == me.0 || i.input_owner == me.0)
+        }
     };
     let input = match &opts.input {
         Some(p) => Some(p.clone()),
@@ -62,7 +74,9 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     };
     let members = node.roster()?.len();
     let spinner = Spinner::new(format!("{me}: connecting to {} members", members - 1));
-    let t = connect(node, opts.link).await?;
+    // Federated averaging with Paillier carries on without members that vanish.
+    let tolerant = opts.job.spec.backend == crate::job::Backend::FedavgPaillier;
+    let t = connect(node, opts.link, tolerant).await?;
     spinner.set(format!("{me}: agreeing on the job"));
     if let Err(e) = agree(&t, job_hash).await {
         return Err(stop(&t, e, "its job spec differs").await);
@@ -74,6 +88,14 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     }
 
     let result = match opts.job.spec.task {
+        Task::Train if let Some(roles) = roles => {
+            spinner.set(format!("{me}: federated averaging"));
+            match crate::fedavg_job::run(&t, &opts.job, roles, input.as_deref(), opts.keys.as_deref(), opts.seed).await
+            {
+                Ok(r) => r,
+                Err((e, reason)) => return Err(stop(&t, e, &reason).await),
+            }
+        }
         Task::Train | Task::Infer => {
             spinner.set(format!("{me}: computing ({})", wire_name(&opts.job.spec.task)));
             let corrupt = opts.fault == Some(Fault::CorruptShare);
@@ -143,7 +165,7 @@ async fn stop<T: Transport>(t: &T, err: NodeError, own_reason: &str) -> NodeErro
 }
 
 /// Joins the mesh described by a node config.
-pub async fn connect(node: &Node, link: LinkEmulation) -> Result<QuicTransport, NodeError> {
+pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) -> Result<QuicTransport, NodeError> {
     let identity = load_identity(node)?;
     let (connect, recv, idle) = node.timeouts();
     let mut cfg = QuicConfig::new(node.me(), node.listen()?, node.roster()?);
@@ -152,6 +174,7 @@ pub async fn connect(node: &Node, link: LinkEmulation) -> Result<QuicTransport, 
     cfg.recv_timeout = recv;
     cfg.idle_timeout = idle;
     cfg.link = link;
+    cfg.tolerate_dropouts = tolerate_dropouts;
     Ok(QuicTransport::connect(cfg, &identity).await?)
 }
 

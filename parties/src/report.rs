@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 
 use consort_net::CounterSnapshot;
+use consort_protocols::fedavg::RoundLog;
+use consort_protocols::fedavg::model::SavedModel;
 use consort_protocols::learn::model::TrainedModel;
 use consort_protocols::spdz::Security;
 use consort_protocols::stats::StatsResult;
@@ -31,6 +33,29 @@ pub enum JobResult {
     Infer(InferResult),
     /// The dealer node's part: what it dealt (it learns no result).
     Dealer(DealerResult),
+    /// A member's outcome of federated averaging.
+    Fedavg(Box<FedAvgResult>),
+    /// The aggregator node's part: whose contributions each round added (it learns no
+    /// weight).
+    Aggregator(AggregatorResult),
+}
+
+/// A member's outcome of federated averaging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FedAvgResult {
+    pub model: SavedModel,
+    pub rounds: Vec<RoundLog>,
+    /// This member's training rows (its contribution's weight).
+    pub train_rows: usize,
+    pub local_test_rows: usize,
+    /// Accuracy of the final global model on this member's held-out rows.
+    pub local_test_accuracy: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AggregatorResult {
+    /// Per round, the members whose encrypted contributions were added.
+    pub contributors: Vec<Vec<u16>>,
 }
 
 /// A member's outcome of secure training.
@@ -180,6 +205,29 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
         }
         JobResult::Dealer(d) => {
             let _ = writeln!(s, "dealer: {} reservations, {} values dealt", d.reservations, d.values);
+        }
+        JobResult::Fedavg(f) => {
+            let _ = writeln!(
+                s,
+                "federated averaging: {:?} with {} parameters, {} rounds",
+                f.model.model,
+                f.model.weights.len(),
+                f.rounds.len()
+            );
+            for r in &f.rounds {
+                let _ = writeln!(
+                    s,
+                    "  round {:>3}: members {:?}, decrypted by {:?}, local training {:.2} s, secure sum {:.2} s",
+                    r.round + 1,
+                    r.contributors,
+                    r.decryptors,
+                    r.train_secs,
+                    r.secure_secs
+                );
+            }
+        }
+        JobResult::Aggregator(a) => {
+            let _ = writeln!(s, "aggregator: added {} rounds of encrypted contributions", a.contributors.len());
         }
     }
     if let Some(c) = cmp {

@@ -32,6 +32,8 @@ pub struct SimulateOptions {
     pub timeout_secs: u64,
     /// Prefix every child's log line with its party id on our stderr.
     pub show_logs: bool,
+    /// The threshold key directory of a `fedavg-paillier` job.
+    pub keys: Option<PathBuf>,
 }
 
 /// Picks `n` free UDP ports on 127.0.0.1 (bound, noted, released).
@@ -92,7 +94,8 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         return Err(NodeError::Simulation("a simulation needs at least 2 parties".into()));
     }
     let job = Job::load(&opts.job)?;
-    // An spdz job has a dealer: one more process, the party after the members.
+    // An spdz job has a dealer: one more process, the party after the members. So does a
+    // fedavg-paillier job whose aggregator is not a member.
     let dealer = job.spec.spdz.as_ref().map(|s| s.dealer);
     if let Some(d) = dealer
         && usize::from(d) != opts.parties
@@ -105,6 +108,40 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
             ),
         });
     }
+    let aggregator = match job.spec.backend {
+        crate::job::Backend::FedavgPaillier => job.fedavg()?.aggregator,
+        _ => None,
+    };
+    if let Some(a) = aggregator
+        && usize::from(a) > opts.parties
+    {
+        return Err(NodeError::Job {
+            path: opts.job.clone(),
+            msg: format!(
+                "the job names party {a} as its aggregator; with --parties {0} it must be a member (0..{0}) or \
+                 party {0}",
+                opts.parties
+            ),
+        });
+    }
+    if job.spec.backend == crate::job::Backend::FedavgPaillier {
+        let dir = opts.keys.as_deref().ok_or_else(|| NodeError::Job {
+            path: opts.job.clone(),
+            msg: format!(
+                "backend \"fedavg-paillier\" needs the consortium's threshold key: run `consort keygen --parties {} \
+                 --threshold T --out DIR` and pass --keys DIR",
+                opts.parties
+            ),
+        })?;
+        let key = crate::keys::load_public(dir)?;
+        if key.parties() as usize != opts.parties {
+            return Err(NodeError::file(
+                &crate::keys::public_path(dir),
+                format!("the key was dealt for {} members, the simulation has {}", key.parties(), opts.parties),
+            ));
+        }
+    }
+    let extra = dealer.is_some() || aggregator.is_some_and(|a| usize::from(a) == opts.parties);
     for i in 0..opts.parties {
         let p = PartyId(i as u16);
         let needs = match &job.spec.infer {
@@ -115,7 +152,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
             job.input_for(p)?;
         }
     }
-    let processes = opts.parties + usize::from(dealer.is_some());
+    let processes = opts.parties + usize::from(extra);
     let dir =
         tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("cannot create a temporary directory: {e}")))?;
     loopback_consortium(dir.path(), processes, opts.timeout_secs)?;
@@ -133,6 +170,9 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         ];
         if let Some(s) = opts.seed {
             args.extend(["--seed".into(), s.to_string()]);
+        }
+        if let Some(k) = &opts.keys {
+            args.extend(["--keys".into(), k.display().to_string()]);
         }
         if let Some(l) = opts.latency_ms {
             args.extend(["--latency".into(), l.to_string()]);
@@ -194,6 +234,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
     }
     let is_dealer = |r: &MemberReport| dealer == Some(r.party);
     let (result, comparison) = match job.spec.task {
+        crate::job::Task::Train if job.spec.backend.is_fedavg() => crate::baseline::compare_fedavg(&job, &reports)?,
         crate::job::Task::Stats => {
             let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
             if let Some(other) = reports.iter().find(|r| r.result != first.result) {

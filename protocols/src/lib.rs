@@ -32,6 +32,7 @@
 //! ```
 
 pub mod additive;
+pub mod fedavg;
 pub mod fixed;
 pub mod learn;
 pub mod share;

@@ -49,6 +49,9 @@ pub struct QuicConfig {
     /// Largest accepted message body, checked before allocating.
     pub max_frame: u64,
     pub link: LinkEmulation,
+    /// A lost peer fails only the receives from it, instead of the whole session (for
+    /// protocols that carry on without members that vanish, such as federated averaging).
+    pub tolerate_dropouts: bool,
 }
 
 impl QuicConfig {
@@ -64,6 +67,7 @@ impl QuicConfig {
             idle_timeout: Duration::from_secs(10),
             max_frame: 1 << 30,
             link: LinkEmulation::default(),
+            tolerate_dropouts: false,
         }
     }
 
@@ -117,7 +121,7 @@ impl QuicTransport {
             return Err(NetError::Config(format!("{} is not in the roster", cfg.me)));
         }
         let conns = mesh::establish(&endpoint, cfg.me, &cfg.roster, cfg.connect_window).await?;
-        let mailbox = Mailbox::new(cfg.link.latency);
+        let mailbox = Mailbox::new(cfg.link.latency, cfg.tolerate_dropouts);
         let counters = Arc::new(Counters::default());
         for (&peer, conn) in &conns {
             tokio::spawn(read_loop(
@@ -273,6 +277,10 @@ impl Transport for QuicTransport {
 
     fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()
+    }
+
+    fn lost(&self) -> Vec<PartyId> {
+        self.mailbox.lost()
     }
 }
 

@@ -1,0 +1,121 @@
+//! `consort keygen`: the dealer ceremony of the consortium's threshold Paillier key, and
+//! the key files a node loads.
+//!
+//! Layout of a key directory: `public.json` (the threshold public key with every
+//! member's verification key; give it to every node) and `party-<i>.share.json` (member
+//! i's secret key share, mode 0600; give it to member i only, then delete the dealer's
+//! copy). Whoever runs the ceremony sees every share: run it on a trusted machine.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use consort_he::paillier::threshold::{self, KeyShare, ThresholdPublicKey};
+use consort_net::PartyId;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde::Serialize;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use crate::error::NodeError;
+use crate::files::{check_private, read_text, write_new, write_secret};
+use crate::progress::Spinner;
+
+/// What `consort keygen` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeygenReport {
+    pub dir: PathBuf,
+    pub bits: u32,
+    pub parties: u32,
+    pub threshold: u32,
+    /// Whether the committed test-only primes were used (never for real data).
+    pub test_only_primes: bool,
+    pub secs: f64,
+    pub files: Vec<PathBuf>,
+}
+
+pub fn public_path(dir: &Path) -> PathBuf {
+    dir.join("public.json")
+}
+
+pub fn share_path(dir: &Path, party: PartyId) -> PathBuf {
+    dir.join(format!("party-{}.share.json", party.0))
+}
+
+fn os_rng() -> Result<ChaCha20Rng, NodeError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut()).map_err(|e| NodeError::Keys(format!("no OS randomness: {e}")))?;
+    Ok(ChaCha20Rng::from_seed(*seed))
+}
+
+/// Deals a fresh threshold key for `parties` members (any `threshold` decrypt) into `dir`.
+pub fn keygen(
+    dir: &Path,
+    parties: u32,
+    threshold: u32,
+    bits: u32,
+    test_only_primes: bool,
+) -> Result<KeygenReport, NodeError> {
+    if !(2..=64).contains(&parties) || threshold == 0 || threshold > parties {
+        return Err(NodeError::Keys(format!(
+            "--threshold {threshold} with --parties {parties}: need 2 <= parties <= 64 and 1 <= threshold <= parties"
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| NodeError::file(dir, format!("cannot create: {e}")))?;
+    let public = public_path(dir);
+    if public.exists() {
+        return Err(NodeError::file(&public, "exists; refusing to overwrite a key set (use another --out)".into()));
+    }
+    let started = Instant::now();
+    let mut rng = os_rng()?;
+    let (key, shares) = if test_only_primes {
+        warn!("using the committed TEST-ONLY primes: anyone can decrypt; never use this key for real data");
+        threshold::deal_with_primes(&threshold::test_only_primes_2048(), parties, threshold, &mut rng)
+    } else {
+        let spinner = Spinner::new(format!("searching two {}-bit safe primes (minutes in pure Rust)", bits / 2));
+        let r = threshold::deal(bits, parties, threshold, &mut rng);
+        spinner.done();
+        r
+    }
+    .map_err(|e| NodeError::Keys(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&key).map_err(|e| NodeError::Keys(e.to_string()))?;
+    let mut files = Vec::new();
+    write_new(&public, &json)?;
+    files.push(public);
+    for share in &shares {
+        let path = share_path(dir, PartyId(share.index() as u16));
+        let text = Zeroizing::new(serde_json::to_vec_pretty(share).map_err(|e| NodeError::Keys(e.to_string()))?);
+        write_secret(&path, &text)?;
+        files.push(path);
+    }
+    info!(dir = %dir.display(), parties, threshold, "threshold key written");
+    Ok(KeygenReport {
+        dir: dir.to_path_buf(),
+        bits: key.public_key().modulus_bits(),
+        parties,
+        threshold,
+        test_only_primes,
+        secs: started.elapsed().as_secs_f64(),
+        files,
+    })
+}
+
+/// Loads the public key of a key directory.
+pub fn load_public(dir: &Path) -> Result<ThresholdPublicKey, NodeError> {
+    let path = public_path(dir);
+    let text = read_text(&path)?;
+    serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))
+}
+
+/// Loads member `me`'s key share from a key directory.
+pub fn load_share(dir: &Path, me: PartyId) -> Result<KeyShare, NodeError> {
+    let path = share_path(dir, me);
+    check_private(&path);
+    let text = Zeroizing::new(read_text(&path)?);
+    let share: KeyShare =
+        serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("not a key share: {e}")))?;
+    if share.index() != u32::from(me.0) {
+        return Err(NodeError::file(&path, format!("holds member {}'s share, not {me}'s", share.index())));
+    }
+    Ok(share)
+}

@@ -1,0 +1,372 @@
+//! `fedavg-paillier`: contributions packed and encrypted under the threshold key, summed
+//! by the aggregator, decrypted jointly by any `threshold` contributors.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use consort_he::paillier::threshold::{KeyShare, PartialDecryption, ThresholdPublicKey};
+use consort_he::paillier::{Ciphertext, Packer, PackingSpec, PaillierError, PublicKey, RandomizerPool};
+use consort_net::{NetError, PartyId, StepId, Transport};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use tracing::warn;
+
+use super::msg::FedMsg;
+use super::secure::RoundLog;
+use super::spec::FedAvgSpec;
+use super::{FedError, offload};
+
+fn step(round: usize, what: &str) -> StepId {
+    StepId::root("fedavg").index(round as u64).child(what)
+}
+
+/// SHA-256 of the threshold public key (what nodes compare at start).
+pub fn fingerprint(key: &ThresholdPublicKey) -> [u8; 32] {
+    Sha256::digest(serde_json::to_vec(key).unwrap_or_default()).into()
+}
+
+/// Every node tells every other which key it loaded; a node with another key is named.
+pub async fn agree_key<T: Transport>(t: &T, key: &ThresholdPublicKey) -> Result<(), FedError> {
+    let ours = fingerprint(key);
+    let s = StepId::root("fedavg").child("key");
+    t.broadcast(&s, FedMsg::Key { fingerprint: ours }.encode()).await?;
+    for (from, bytes) in t.gather(&s).await? {
+        match FedMsg::decode(from, &s, &bytes)? {
+            FedMsg::Key { fingerprint } if fingerprint == ours => {}
+            FedMsg::Key { fingerprint } => {
+                return Err(FedError::KeyMismatch {
+                    party: from,
+                    theirs: hex::encode(&fingerprint[..8]),
+                    ours: hex::encode(&ours[..8]),
+                });
+            }
+            other => return Err(bad(from, 0, "key", format!("expected the key fingerprint, got a {}", other.kind()))),
+        }
+    }
+    Ok(())
+}
+
+fn bad(party: PartyId, round: usize, what: &'static str, reason: String) -> FedError {
+    FedError::Bad { party, round, what, reason }
+}
+
+/// A peer error that means the peer is gone (not a protocol violation or an abort).
+fn gone(e: &NetError, peer: PartyId) -> bool {
+    matches!(e, NetError::PeerLost { party, .. } | NetError::Timeout { party, .. } if *party == peer)
+}
+
+/// The packing every node derives from the agreed spec and key.
+pub fn packer(spec: &FedAvgSpec, key: &PublicKey, members: usize) -> Result<Packer, FedError> {
+    let max_summands = u32::try_from(members).map_err(|_| FedError::Usage("too many members".into()))?;
+    Ok(Packer::new(key, PackingSpec { frac_bits: spec.frac_bits, max_abs: spec.contribution_bound(), max_summands })?)
+}
+
+fn parse(key: &PublicKey, from: PartyId, round: usize, what: &'static str, bytes: &[u8], count: usize)
+    -> Result<Vec<Ciphertext>, FedError> {
+    let len = key.ciphertext_len();
+    if bytes.len() != count * len {
+        return Err(bad(from, round, what, format!("{} bytes, expected {count} ciphertexts of {len} bytes", bytes.len())));
+    }
+    bytes
+        .par_chunks(len)
+        .enumerate()
+        .map(|(i, c)| {
+            key.ciphertext_from_bytes(c).map_err(|e| bad(from, round, what, format!("ciphertext {i}: {e}")))
+        })
+        .collect()
+}
+
+fn concat(cts: &[Ciphertext]) -> Vec<u8> {
+    cts.iter().flat_map(Ciphertext::to_bytes).collect()
+}
+
+/// Receives the round's contributions, multiplies them and returns the encrypted sum to
+/// the contributors. `own` is the aggregator's own contribution when it is a member.
+/// Members that are gone are dropped from `alive` with a warning.
+#[allow(clippy::too_many_arguments)]
+async fn aggregate<T: Transport>(
+    t: &T,
+    key: &PublicKey,
+    threshold: usize,
+    round: usize,
+    alive: &mut Vec<PartyId>,
+    own: Option<Vec<Ciphertext>>,
+    count: usize,
+) -> Result<(Vec<Ciphertext>, Vec<PartyId>), FedError> {
+    let s = step(round, "contribute");
+    let mut parts = Vec::new();
+    let mut contributors = Vec::new();
+    if let Some(own) = own {
+        parts.push(own);
+        contributors.push(t.me());
+    }
+    for p in alive.clone().into_iter().filter(|p| *p != t.me()) {
+        let got = match t.recv(p, &s).await {
+            Ok(b) => b,
+            Err(e) if gone(&e, p) => {
+                warn!(member = %p, round = round + 1, error = %e, "member dropped out; carrying on without it");
+                alive.retain(|q| *q != p);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let cts = match FedMsg::decode(p, &s, &got)? {
+            FedMsg::Contribution { round: r, ciphertexts } if r as usize == round => {
+                parse(key, p, round, "contribution", &ciphertexts, count)
+            }
+            other => Err(bad(p, round, "contribution", format!("a {} for another step", other.kind()))),
+        };
+        match cts {
+            Ok(c) => {
+                parts.push(c);
+                contributors.push(p);
+            }
+            Err(e) => {
+                warn!(member = %p, error = %e, "contribution refused; the member is dropped");
+                alive.retain(|q| *q != p);
+            }
+        }
+    }
+    if contributors.len() < threshold {
+        return Err(FedError::TooFewMembers { round: round + 1, left: contributors.len(), need: threshold });
+    }
+    let k = key.clone();
+    let sum = offload(move || {
+        let refs: Vec<&[Ciphertext]> = parts.iter().map(Vec::as_slice).collect();
+        k.sum(&refs)
+    })
+    .await??;
+    let msg = FedMsg::Sum {
+        round: round as u32,
+        contributors: contributors.iter().map(|p| p.0).collect(),
+        ciphertexts: concat(&sum),
+    }
+    .encode();
+    let out = step(round, "sum");
+    for p in contributors.iter().filter(|p| **p != t.me()) {
+        if let Err(e) = t.send(*p, &out, msg.clone()).await {
+            warn!(member = %p, error = %e, "could not return the sum");
+        }
+    }
+    Ok((sum, contributors))
+}
+
+/// The aggregator node's whole job (an aggregator that is also a member aggregates inside
+/// [`MemberState::round`]). Returns the contributors of each round.
+pub async fn run_aggregator<T: Transport>(
+    t: &T,
+    spec: &FedAvgSpec,
+    key: &ThresholdPublicKey,
+    members: &[PartyId],
+    values: usize,
+) -> Result<Vec<Vec<u16>>, FedError> {
+    agree_key(t, key).await?;
+    let pk = key.public_key();
+    let count = packer(spec, pk, members.len())?.plaintexts_for(values);
+    let mut alive = members.to_vec();
+    let mut log = Vec::new();
+    for round in 0..spec.rounds {
+        let (_, contributors) = aggregate(t, pk, key.threshold() as usize, round, &mut alive, None, count).await?;
+        log.push(contributors.iter().map(|p| p.0).collect());
+    }
+    Ok(log)
+}
+
+/// A member's state across rounds.
+pub struct MemberState {
+    key: Arc<ThresholdPublicKey>,
+    share: Arc<KeyShare>,
+    aggregator: PartyId,
+    alive: Vec<PartyId>,
+    excluded: BTreeSet<PartyId>,
+    packer: Arc<Packer>,
+    pool: Option<RandomizerPool>,
+}
+
+impl MemberState {
+    /// Checks that the share is this member's and derives the packing.
+    pub fn new(
+        spec: &FedAvgSpec,
+        me: PartyId,
+        key: ThresholdPublicKey,
+        share: KeyShare,
+        aggregator: PartyId,
+        members: &[PartyId],
+    ) -> Result<MemberState, FedError> {
+        if share.index() != u32::from(me.0) {
+            return Err(FedError::Usage(format!(
+                "the key share loaded is member {}'s, but this node is {me}",
+                share.index()
+            )));
+        }
+        if key.parties() as usize != members.len() || key.threshold() != u32::from(spec.threshold) {
+            return Err(FedError::Usage(format!(
+                "the key was dealt for {} members with threshold {}, the job has {} members with threshold {}",
+                key.parties(),
+                key.threshold(),
+                members.len(),
+                spec.threshold
+            )));
+        }
+        let packer = Arc::new(packer(spec, key.public_key(), members.len())?);
+        let pool = Some(RandomizerPool::new(key.public_key()));
+        Ok(MemberState {
+            key: Arc::new(key),
+            share: Arc::new(share),
+            aggregator,
+            alive: members.to_vec(),
+            excluded: BTreeSet::new(),
+            packer,
+            pool,
+        })
+    }
+
+    /// The start of the job: all nodes hold the same key.
+    pub async fn agree<T: Transport>(&self, t: &T) -> Result<(), FedError> {
+        agree_key(t, &self.key).await
+    }
+
+    /// One round: encrypt, aggregate (here or at the aggregator), decrypt jointly.
+    pub async fn round<T: Transport>(
+        &mut self,
+        t: &T,
+        spec: &FedAvgSpec,
+        round: usize,
+        contribution: Vec<f64>,
+        log: &mut RoundLog,
+        rng: &mut (impl Rng + Send),
+    ) -> Result<Vec<f64>, FedError> {
+        let values = contribution.len();
+        let (pk, packer) = (self.key.public_key().clone(), Arc::clone(&self.packer));
+        let mut pool = self.pool.take().unwrap_or_else(|| RandomizerPool::new(&pk));
+        let (cts, pool) = offload(move || {
+            let r = packer.pack(&contribution).and_then(|pts| pk.encrypt_batch(&pts, &mut pool));
+            (r, pool)
+        })
+        .await?;
+        self.pool = Some(pool);
+        let cts = cts.map_err(|e| match e {
+            PaillierError::OutOfRange { .. } => FedError::Contribution { round, reason: e.to_string() },
+            other => FedError::Paillier(other),
+        })?;
+        let count = cts.len();
+        let pk = self.key.public_key();
+        let (sum, contributors) = if self.aggregator == t.me() {
+            aggregate(t, pk, spec.threshold.into(), round, &mut self.alive, Some(cts), count).await?
+        } else {
+            let msg = FedMsg::Contribution { round: round as u32, ciphertexts: concat(&cts) };
+            t.send(self.aggregator, &step(round, "contribute"), msg.encode()).await?;
+            self.receive_sum(t, round, count).await?
+        };
+        log.contributors = contributors.iter().map(|p| p.0).collect();
+        let plains = self.decrypt(t, spec, round, sum, &contributors, log, rng).await?;
+        let summands = u32::try_from(contributors.len()).unwrap_or(u32::MAX);
+        Ok(self.packer.unpack_sum(&plains, summands, values)?)
+    }
+
+    async fn receive_sum<T: Transport>(
+        &self,
+        t: &T,
+        round: usize,
+        count: usize,
+    ) -> Result<(Vec<Ciphertext>, Vec<PartyId>), FedError> {
+        let (a, s) = (self.aggregator, step(round, "sum"));
+        let bytes = t.recv(a, &s).await?;
+        match FedMsg::decode(a, &s, &bytes)? {
+            FedMsg::Sum { round: r, contributors, ciphertexts } if r as usize == round => {
+                let contributors: Vec<PartyId> = contributors.into_iter().map(PartyId).collect();
+                let known: BTreeSet<PartyId> = self.alive.iter().copied().collect();
+                let unique: BTreeSet<PartyId> = contributors.iter().copied().collect();
+                if !contributors.contains(&t.me())
+                    || unique.len() != contributors.len()
+                    || !unique.is_subset(&known)
+                {
+                    return Err(bad(a, round, "sum", format!("contributor list {contributors:?} is not valid")));
+                }
+                Ok((parse(self.key.public_key(), a, round, "sum", &ciphertexts, count)?, contributors))
+            }
+            other => Err(bad(a, round, "sum", format!("a {} instead", other.kind()))),
+        }
+    }
+
+    /// Partial decryptions among the contributors; any `threshold` valid ones decrypt.
+    #[allow(clippy::too_many_arguments)]
+    async fn decrypt<T: Transport>(
+        &mut self,
+        t: &T,
+        spec: &FedAvgSpec,
+        round: usize,
+        sum: Vec<Ciphertext>,
+        contributors: &[PartyId],
+        log: &mut RoundLog,
+        rng: &mut (impl Rng + Send),
+    ) -> Result<Vec<consort_he::paillier::Plaintext>, FedError> {
+        let sum = Arc::new(sum);
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let (key, share, cts) = (Arc::clone(&self.key), Arc::clone(&self.share), Arc::clone(&sum));
+        let mine = offload(move || share.partial_decrypt(&key, &cts, &mut ChaCha20Rng::from_seed(seed))).await??;
+        let s = step(round, "partial");
+        let peers: Vec<PartyId> =
+            contributors.iter().copied().filter(|p| *p != t.me() && !self.excluded.contains(p)).collect();
+        let msg = FedMsg::Partial { round: round as u32, bytes: mine.to_bytes() }.encode();
+        for p in &peers {
+            if let Err(e) = t.send(*p, &s, msg.clone()).await {
+                warn!(member = %p, error = %e, "could not send the partial decryption");
+            }
+        }
+        let mut received = Vec::new();
+        for p in peers {
+            match t.recv(p, &s).await {
+                Ok(b) => received.push((p, b)),
+                Err(e) if gone(&e, p) => {
+                    warn!(member = %p, round = round + 1, error = %e, "member dropped out before decrypting");
+                    self.alive.retain(|q| *q != p);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (key, cts, count) = (Arc::clone(&self.key), Arc::clone(&sum), sum.len());
+        let checked = offload(move || {
+            received
+                .into_par_iter()
+                .map(|(p, b)| {
+                    let r = match FedMsg::decode(p, &s, &b) {
+                        Ok(FedMsg::Partial { round: r, bytes }) if r as usize == round => {
+                            PartialDecryption::from_bytes(&key, u32::from(p.0), count, &bytes)
+                                .and_then(|pd| key.verify(&cts, &pd).map(|()| pd))
+                                .map_err(|e| e.to_string())
+                        }
+                        Ok(other) => Err(format!("a {} instead", other.kind())),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (p, r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let mut valid = vec![mine];
+        log.decryptors = vec![t.me().0];
+        for (p, r) in checked {
+            match r {
+                Ok(pd) => {
+                    valid.push(pd);
+                    log.decryptors.push(p.0);
+                }
+                Err(reason) => {
+                    warn!(member = %p, round = round + 1, %reason, "invalid partial decryption; member excluded");
+                    self.excluded.insert(p);
+                }
+            }
+        }
+        log.excluded = self.excluded.iter().map(|p| p.0).collect();
+        let need = usize::from(spec.threshold);
+        if valid.len() < need {
+            return Err(FedError::TooFewMembers { round: round + 1, left: valid.len(), need });
+        }
+        let (key, cts) = (Arc::clone(&self.key), Arc::clone(&sum));
+        Ok(offload(move || key.combine(&cts, &valid)).await??)
+    }
+}
