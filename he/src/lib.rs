@@ -1,7 +1,8 @@
 //! # consort-he: homomorphic encryption
 //!
-//! Home of RNS-CKKS ([`ckks`]) and, in a later issue, Paillier (packing, fixed point) and
-//! threshold Paillier with a Shamir-shared key. `he` never depends on the network.
+//! Home of RNS-CKKS ([`ckks`]) and of Paillier with packing and fixed point, and threshold
+//! Paillier with a Shamir-shared key and batch proofs of correct decryption ([`paillier`];
+//! its docs explain the big-integer choice). `he` never depends on the network.
 //!
 //! ## Why CKKS is written by hand
 //! No Rust crate offers CKKS with rescaling and rotations on stable Rust: SEAL bindings
@@ -20,3 +21,4 @@
 //! linear algebra. Design and limits: `he/README.md`.
 
 pub mod ckks;
+pub mod paillier;
