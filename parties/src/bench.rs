@@ -164,6 +164,7 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         bandwidth_mbit: None,
         timeout_secs: 120,
         show_logs: false,
+        keys: None,
     };
     let stats = simulate(&opts).await?;
 

@@ -130,10 +130,9 @@ impl Job {
                 Some(_) => Ok(()),
                 None => Err(self.err("backend \"fedavg-paillier\" needs an aggregator in [fedavg] (a member, or the party after the members)")),
             },
-            (Task::Train, Backend::FedavgAdditive) => match self.fedavg()?.aggregator {
-                None => Ok(()),
-                Some(_) => Err(self.err("backend \"fedavg-additive\" has no aggregator (the members add shares among themselves); remove `aggregator`")),
-            },
+            // The aggregator is ignored: the members add shares among themselves, so one
+            // job file runs under both backends.
+            (Task::Train, Backend::FedavgAdditive) => self.fedavg().map(|_| ()),
             (task, backend) => Err(self.err(format!(
                 "backend \"{}\" does not run task \"{}\" (stats: additive; train: spdz, fedavg-paillier, fedavg-additive; infer: spdz)",
                 wire(&backend),
