@@ -112,10 +112,7 @@ pub(crate) fn multi_exp(bases: &[BigUint], exps: &[u128], m: &BigUint) -> BigUin
 fn multi_exp_serial(bases: &[BigUint], exps: &[u128], m: &BigUint) -> BigUint {
     let one = BigUint::from(1u8) % m;
     if bases.len() < 8 {
-        return bases
-            .iter()
-            .zip(exps)
-            .fold(one, |acc, (b, e)| mul_mod(&acc, &b.modpow(&BigUint::from(*e), m), m));
+        return bases.iter().zip(exps).fold(one, |acc, (b, e)| mul_mod(&acc, &b.modpow(&BigUint::from(*e), m), m));
     }
     let w: u32 = (usize::BITS - bases.len().leading_zeros()).saturating_sub(3).clamp(2, 12);
     let windows = 128u32.div_ceil(w);
@@ -177,7 +174,8 @@ mod tests {
         let m = BigUint::from(1_000_000_007u64) * BigUint::from(998_244_353u64);
         for k in [1usize, 5, 9, 40, 300] {
             let bases: Vec<BigUint> = (0..k).map(|i| BigUint::from(3u64 + 7 * i as u64)).collect();
-            let exps: Vec<u128> = (0..k).map(|i| (i as u128 + 1) * 0x1234_5678_9abc_def0_1122_3344_5566_7789).collect();
+            let exps: Vec<u128> =
+                (0..k).map(|i| (i as u128 + 1).wrapping_mul(0x1234_5678_9abc_def0_1122_3344_5566_7789)).collect();
             let naive = bases
                 .iter()
                 .zip(&exps)

@@ -120,6 +120,12 @@ pub enum PaillierError {
         /// Parser message.
         reason: String,
     },
+    /// A rayon thread pool could not be built (benchmarks).
+    #[error("thread pool: {0}")]
+    ThreadPool(String),
+    /// A self-check of the benchmark failed (the decrypted sum is wrong).
+    #[error("self-check failed: {0}")]
+    SelfCheck(&'static str),
     /// The operating system random generator failed.
     #[error("OS randomness unavailable: {0}")]
     Randomness(String),

@@ -44,7 +44,8 @@ impl From<PublicKey> for PublicKeyWire {
 impl TryFrom<PublicKeyWire> for PublicKey {
     type Error = PaillierError;
     fn try_from(w: PublicKeyWire) -> Result<Self> {
-        let bytes = hex::decode(&w.n).map_err(|e| PaillierError::Decode { what: "public key", reason: e.to_string() })?;
+        let bytes =
+            hex::decode(&w.n).map_err(|e| PaillierError::Decode { what: "public key", reason: e.to_string() })?;
         PublicKey::from_modulus(BigUint::from_bytes_be(&bytes))
     }
 }
@@ -245,7 +246,7 @@ impl SecretKey {
         let diff = Zeroizing::new(mp.sub_mod(&mq_mod_p, &p_nz));
         let h = Zeroizing::new(diff.mul_mod(&self.q_inv_p, &p_nz));
         let qh = Zeroizing::new(self.q.concatenating_mul(&*h));
-        let m = Zeroizing::new(qh.wrapping_add(&resized(&mq, qh.bits_precision())));
+        let m = Zeroizing::new(qh.wrapping_add(resized(&mq, qh.bits_precision())));
         Plaintext(from_boxed(&m))
     }
 }
@@ -261,9 +262,9 @@ fn half_decrypt(c: &BoxedUint, prime: &BoxedUint, h: &BoxedUint, w: u32) -> Boxe
     };
     let params = BoxedMontyParams::new(sq_odd.clone());
     let c_mod = Zeroizing::new(c.rem(&NonZero::from(sq_odd)));
-    let exp = Zeroizing::new(prime.wrapping_sub(&BoxedUint::one_with_precision(w)));
+    let exp = Zeroizing::new(prime.wrapping_sub(BoxedUint::one_with_precision(w)));
     let x = Zeroizing::new(BoxedMontyForm::new(resized(&c_mod, w), &params).pow(&exp).retrieve());
-    let l = Zeroizing::new(x.wrapping_sub(&BoxedUint::one_with_precision(w)).div_rem(&p_nz).0);
+    let l = Zeroizing::new(x.wrapping_sub(BoxedUint::one_with_precision(w)).div_rem(&p_nz).0);
     let l_mod = Zeroizing::new(l.rem(&p_nz));
     l_mod.mul_mod(h, &p_nz)
 }

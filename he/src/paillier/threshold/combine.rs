@@ -66,25 +66,26 @@ impl ThresholdPublicKey {
             }
         }
         if chosen.len() < self.threshold as usize {
-            return Err(excluded.into_iter().next().unwrap_or(PaillierError::NotEnoughPartials {
-                have: chosen.len(),
-                need: self.threshold as usize,
-            }));
+            return Err(excluded
+                .into_iter()
+                .next()
+                .unwrap_or(PaillierError::NotEnoughPartials { have: chosen.len(), need: self.threshold as usize }));
         }
         let plaintexts = self.combine_verified(cts.len(), &chosen)?;
         Ok(Combined { plaintexts, excluded })
     }
 
-    /// Lagrange combination of exactly T verified partials.
-    fn combine_verified(&self, count: usize, chosen: &[&PartialDecryption]) -> Result<Vec<Plaintext>> {
+    /// Lagrange combination of exactly T verified partials (no verification here).
+    pub(crate) fn combine_verified(&self, count: usize, chosen: &[&PartialDecryption]) -> Result<Vec<Plaintext>> {
         let xs: Vec<i64> = chosen.iter().map(|p| i64::from(p.index) + 1).collect();
         let delta = BigInt::from_biguint(Sign::Plus, self.delta.clone());
         let mus: Vec<BigInt> = xs
             .iter()
             .map(|&xj| {
-                let (num, den) = xs.iter().filter(|&&x| x != xj).fold((delta.clone(), BigInt::from(1)), |(nu, de), &x| {
-                    (nu * x, de * (x - xj))
-                });
+                let (num, den) = xs
+                    .iter()
+                    .filter(|&&x| x != xj)
+                    .fold((delta.clone(), BigInt::from(1)), |(nu, de), &x| (nu * x, de * (x - xj)));
                 num / den
             })
             .collect();
@@ -92,7 +93,8 @@ impl ThresholdPublicKey {
         let n2 = &self.pk.n2;
         let four_delta2 = (BigUint::from(4u8) * &self.delta * &self.delta) % n;
         let inv = four_delta2.modinv(n).ok_or(PaillierError::InvalidKey { reason: "4Δ² is not invertible mod n" })?;
-        let exps: Vec<(bool, BigUint)> = mus.iter().map(|mu| (mu.sign() == Sign::Minus, mu.magnitude() * 2u8)).collect();
+        let exps: Vec<(bool, BigUint)> =
+            mus.iter().map(|mu| (mu.sign() == Sign::Minus, mu.magnitude() * 2u8)).collect();
         (0..count)
             .into_par_iter()
             .map(|k| {
@@ -107,7 +109,8 @@ impl ThresholdPublicKey {
                         pos = mul_mod(&pos, &t, n2);
                     }
                 }
-                let neg_inv = neg.modinv(n2).ok_or(PaillierError::InvalidCiphertext { reason: "c is not coprime to n" })?;
+                let neg_inv =
+                    neg.modinv(n2).ok_or(PaillierError::InvalidCiphertext { reason: "c is not coprime to n" })?;
                 let c_prime = mul_mod(&pos, &neg_inv, n2);
                 let m = (self.pk.l_function(&c_prime) % n) * &inv % n;
                 Ok(Plaintext(m))

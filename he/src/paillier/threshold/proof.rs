@@ -75,10 +75,7 @@ pub(crate) fn verify(tpk: &ThresholdPublicKey, index: usize, c: &BigUint, ci: &B
     let base = c.modpow(&BigUint::from(4u8), n2);
     let h = mul_mod(ci, ci, n2);
     let e = BigUint::from(proof.e);
-    let (a, b) = rayon::join(
-        || div_pow(&base, &proof.z, &h, &e, n2),
-        || div_pow(&tpk.v, &proof.z, vi, &e, n2),
-    );
+    let (a, b) = rayon::join(|| div_pow(&base, &proof.z, &h, &e, n2), || div_pow(&tpk.v, &proof.z, vi, &e, n2));
     match (a, b) {
         (Some(a), Some(b)) => challenge(tpk, vi, &base, &h, &a, &b) == proof.e,
         _ => false,

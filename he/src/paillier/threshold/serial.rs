@@ -53,7 +53,8 @@ impl ThresholdPublicKey {
 
     /// Parses and validates (1 ≤ T ≤ N, N verification keys, all in Z*_{n²}).
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| PaillierError::Decode { what: "threshold public key", reason: e.to_string() })
+        serde_json::from_str(json)
+            .map_err(|e| PaillierError::Decode { what: "threshold public key", reason: e.to_string() })
     }
 }
 
@@ -126,8 +127,8 @@ impl KeyShare {
 
     /// Parses and validates (1 ≤ T ≤ N, index < N, n valid, share below n²).
     pub fn from_json(json: &str) -> Result<Self> {
-        let w: ShareWire =
-            serde_json::from_str(json).map_err(|e| PaillierError::Decode { what: "key share", reason: e.to_string() })?;
+        let w: ShareWire = serde_json::from_str(json)
+            .map_err(|e| PaillierError::Decode { what: "key share", reason: e.to_string() })?;
         Self::from_wire(&w)
     }
 }
