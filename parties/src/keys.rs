@@ -78,14 +78,13 @@ pub fn keygen(
         r
     }
     .map_err(|e| NodeError::Keys(e.to_string()))?;
-    let json = serde_json::to_vec_pretty(&key).map_err(|e| NodeError::Keys(e.to_string()))?;
     let mut files = Vec::new();
-    write_new(&public, &json)?;
+    write_new(&public, key.to_json().as_bytes())?;
     files.push(public);
     for share in &shares {
         let path = share_path(dir, PartyId(share.index() as u16));
-        let text = Zeroizing::new(serde_json::to_vec_pretty(share).map_err(|e| NodeError::Keys(e.to_string()))?);
-        write_secret(&path, &text)?;
+        let text = share.to_json();
+        write_secret(&path, text.as_bytes())?;
         files.push(path);
     }
     info!(dir = %dir.display(), parties, threshold, "threshold key written");
@@ -104,7 +103,7 @@ pub fn keygen(
 pub fn load_public(dir: &Path) -> Result<ThresholdPublicKey, NodeError> {
     let path = public_path(dir);
     let text = read_text(&path)?;
-    serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))
+    ThresholdPublicKey::from_json(&text).map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))
 }
 
 /// Loads member `me`'s key share from a key directory.
@@ -112,8 +111,7 @@ pub fn load_share(dir: &Path, me: PartyId) -> Result<KeyShare, NodeError> {
     let path = share_path(dir, me);
     check_private(&path);
     let text = Zeroizing::new(read_text(&path)?);
-    let share: KeyShare =
-        serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("not a key share: {e}")))?;
+    let share = KeyShare::from_json(&text).map_err(|e| NodeError::file(&path, format!("not a key share: {e}")))?;
     if share.index() != u32::from(me.0) {
         return Err(NodeError::file(&path, format!("holds member {}'s share, not {me}'s", share.index())));
     }
