@@ -309,8 +309,9 @@ impl MemberState {
         let (key, share, cts) = (Arc::clone(&self.key), Arc::clone(&self.share), Arc::clone(&sum));
         let mine = offload(move || share.partial_decrypt(&key, &cts, &mut ChaCha20Rng::from_seed(seed))).await??;
         let s = step(round, "partial");
-        let peers: Vec<PartyId> =
-            contributors.iter().copied().filter(|p| *p != t.me() && !self.excluded.contains(p)).collect();
+        // Every contributor gets every partial (they reveal only the sum it is owed);
+        // partials of excluded members are received but not used.
+        let peers: Vec<PartyId> = contributors.iter().copied().filter(|p| *p != t.me()).collect();
         let msg = FedMsg::Partial { round: round as u32, bytes: mine.to_bytes() }.encode();
         for p in &peers {
             if let Err(e) = t.send(*p, &s, msg.clone()).await {
@@ -320,7 +321,8 @@ impl MemberState {
         let mut received = Vec::new();
         for p in peers {
             match t.recv(p, &s).await {
-                Ok(b) => received.push((p, b)),
+                Ok(b) if !self.excluded.contains(&p) => received.push((p, b)),
+                Ok(_) => {}
                 Err(e) if gone(&e, p) => {
                     warn!(member = %p, round = round + 1, error = %e, "member dropped out before decrypting");
                     self.alive.retain(|q| *q != p);
