@@ -204,8 +204,14 @@ impl QuicTransport {
     pub async fn finish(self) -> Result<CounterSnapshot, NetError> {
         let step = StepId::root("done");
         let mut streams = Vec::new();
-        for p in self.peers() {
-            streams.push(self.send_frame(p, FrameKind::Done, &step, Bytes::new()).await?);
+        // Peers lost in a session that tolerates dropouts are not waited for.
+        let lost = self.mailbox.lost();
+        for p in self.peers().into_iter().filter(|p| !lost.contains(p)) {
+            match self.send_frame(p, FrameKind::Done, &step, Bytes::new()).await {
+                Ok(s) => streams.push(s),
+                Err(e) if self.mailbox.lost().contains(&p) => debug!(%p, error = %e, "peer lost while finishing"),
+                Err(e) => return Err(e),
+            }
         }
         let peers = self.peers();
         self.mailbox.wait_done(&peers, self.recv_timeout).await?;
