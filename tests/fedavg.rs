@@ -72,7 +72,8 @@ fn ecg_job(dir: &Path, backend: &str, rounds: usize, members: usize, aggregator:
     text += "[inputs]\n";
     if members == 3 {
         for i in 0..3 {
-            text += &format!("party-{i} = \"{}\"\n", repo().join(format!("examples/data/ecg/member-{i}.csv")).display());
+            text +=
+                &format!("party-{i} = \"{}\"\n", repo().join(format!("examples/data/ecg/member-{i}.csv")).display());
         }
     } else {
         // Deal the beats round-robin into `members` files.

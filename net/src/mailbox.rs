@@ -138,22 +138,25 @@ impl Mailbox {
     pub(crate) async fn recv(&self, from: PartyId, step: &StepId, timeout: Duration) -> Result<Bytes, NetError> {
         let key = (from, step.clone());
         let got = self
-            .wait_until(timeout, |s| {
-                let q = s.queues.get_mut(&key)?;
-                let msg = q.pop_front();
-                if q.is_empty() {
-                    s.queues.remove(&key);
-                }
-                msg
-            }, Some(from))
+            .wait_until(
+                timeout,
+                |s| {
+                    let q = s.queues.get_mut(&key)?;
+                    let msg = q.pop_front();
+                    if q.is_empty() {
+                        s.queues.remove(&key);
+                    }
+                    msg
+                },
+                Some(from),
+            )
             .await;
         got.unwrap_or_else(|| Err(NetError::Timeout { party: from, step: step.to_string(), after: timeout }))
     }
 
     /// Waits until every party in `peers` has said it is done.
     pub(crate) async fn wait_done(&self, peers: &[PartyId], timeout: Duration) -> Result<(), NetError> {
-        let all_done =
-            |s: &mut State| peers.iter().all(|p| s.done.contains(p) || s.lost.contains_key(p)).then_some(());
+        let all_done = |s: &mut State| peers.iter().all(|p| s.done.contains(p) || s.lost.contains_key(p)).then_some(());
         match self.wait_until(timeout, all_done, None).await {
             Some(r) => r,
             None => {

@@ -78,7 +78,8 @@ impl MemoryNetwork {
     /// One transport per member, in party order.
     pub fn build(self) -> Vec<MemoryTransport> {
         let parties: Arc<[PartyId]> = (0..self.n).map(PartyId).collect();
-        let mailboxes: Arc<[Arc<Mailbox>]> = (0..self.n).map(|_| Mailbox::new(self.latency, self.tolerate_dropouts)).collect();
+        let mailboxes: Arc<[Arc<Mailbox>]> =
+            (0..self.n).map(|_| Mailbox::new(self.latency, self.tolerate_dropouts)).collect();
         let counters: Arc<[Arc<Counters>]> = (0..self.n).map(|_| Arc::new(Counters::default())).collect();
         parties
             .iter()

@@ -113,8 +113,7 @@ pub async fn run<T: Transport>(
     if !roles.members.contains(&me) {
         let key = roles.key.as_ref().ok_or_else(|| fail(NodeError::Keys("no key".into())))?;
         info!("aggregating {} members' encrypted contributions", roles.members.len());
-        let contributors =
-            run_aggregator(t, &spec, key, &roles.members, arch.len() + 1).await.map_err(fail)?;
+        let contributors = run_aggregator(t, &spec, key, &roles.members, arch.len() + 1).await.map_err(fail)?;
         return Ok(JobResult::Aggregator(AggregatorResult { contributors }));
     }
     let index = roles.members.iter().position(|p| *p == me).unwrap_or(0);
@@ -123,7 +122,8 @@ pub async fn run<T: Transport>(
         (Some(key), Some(aggregator)) => {
             let dir = keys_dir.ok_or_else(|| fail(NodeError::Keys("no key directory".into())))?;
             let share = keys::load_share(dir, me).map_err(fail)?;
-            let st = MemberState::new(&spec, me, key.clone(), share, aggregator, &roles.members).map_err(fail)?;
+            let st = MemberState::new(&spec, me, key.clone(), share, aggregator, &roles.members, arch.len() + 1)
+                .map_err(fail)?;
             st.agree(t).await.map_err(fail)?;
             Some(st)
         }
@@ -152,9 +152,8 @@ pub async fn run<T: Transport>(
         Some(st) => Aggregation::Paillier(st),
         None => Aggregation::Additive,
     };
-    let out = run_member(t, &spec, arch, &roles.members, Arc::clone(&prepared), aggregation, &mut rng)
-        .await
-        .map_err(fail)?;
+    let out =
+        run_member(t, &spec, arch, &roles.members, Arc::clone(&prepared), aggregation, &mut rng).await.map_err(fail)?;
     let model = SavedModel {
         model: spec.model,
         features: spec.features.clone(),
@@ -183,7 +182,8 @@ async fn pooled_moments<T: Transport>(
     train: &Rows,
     rng: &mut ChaCha20Rng,
 ) -> Result<(Vec<f64>, Vec<f64>), Failure> {
-    let sspec = StatsSpec { columns: spec.features.clone(), frac_bits: FracBits::default(), histograms: Default::default() };
+    let sspec =
+        StatsSpec { columns: spec.features.clone(), frac_bits: FracBits::default(), histograms: Default::default() };
     let local = LocalColumns {
         columns: (0..train.d)
             .map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect())

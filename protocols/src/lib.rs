@@ -4,7 +4,11 @@
 //! - [`fixed`]: fixed-point encoding of reals in Z_2^64 (range and resolution documented);
 //! - [`additive`]: secure summation (the building block of pooled statistics and of
 //!   federated averaging with additive aggregation);
-//! - [`stats`]: the pooled-statistics job.
+//! - [`stats`]: the pooled-statistics job;
+//! - [`spdz`]: the SPDZ engine (triples, truncation, MACs, polynomials); [`learn`]:
+//!   training and inference on shares;
+//! - [`fedavg`]: federated averaging with local training on candle and the sum by
+//!   threshold Paillier (with an aggregator) or by additive sharing.
 //!
 //! Protocol cores are synchronous functions over vectors; the async drivers only move
 //! messages through a [`consort_net::Transport`], so every protocol runs unchanged over

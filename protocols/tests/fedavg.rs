@@ -77,7 +77,13 @@ struct Run {
 
 /// Runs `rows.len()` members (and an aggregator node when `spec.aggregator` is the party
 /// after them). `rounds_of[k]`: member k stops after that many rounds and vanishes.
-async fn run(spec: &FedAvgSpec, rows: Vec<Rows>, paillier: bool, nets: Vec<MemoryTransport>, rounds_of: &[usize]) -> Run {
+async fn run(
+    spec: &FedAvgSpec,
+    rows: Vec<Rows>,
+    paillier: bool,
+    nets: Vec<MemoryTransport>,
+    rounds_of: &[usize],
+) -> Run {
     let n = rows.len();
     let members: Vec<PartyId> = (0..n as u16).map(PartyId).collect();
     let (key, shares) = keys(n as u32, u32::from(spec.threshold));
@@ -91,7 +97,7 @@ async fn run(spec: &FedAvgSpec, rows: Vec<Rows>, paillier: bool, nets: Vec<Memor
         tasks.push(tokio::spawn(async move {
             let mut rng = ChaCha20Rng::seed_from_u64(k as u64);
             let out = if paillier {
-                let mut st = MemberState::new(&s, t.me(), key, share, agg, &members).unwrap();
+                let mut st = MemberState::new(&s, t.me(), key, share, agg, &members, arch().len() + 1).unwrap();
                 st.agree(&t).await.unwrap();
                 run_member(&t, &s, arch(), &members, Arc::new(rows), Backend::Paillier(&mut st), &mut rng).await
             } else {
@@ -176,8 +182,9 @@ async fn the_aggregator_receives_ciphertexts_and_never_a_weight() {
     r.members.iter().for_each(|m| assert!(m.is_ok()));
     let (key, _) = keys(3, 2);
     let pk = key.public_key();
-    let packer = Packer::new(pk, PackingSpec { frac_bits: s.frac_bits, max_abs: s.contribution_bound(), max_summands: 3 })
-        .unwrap();
+    let packer =
+        Packer::new(pk, PackingSpec { frac_bits: s.frac_bits, max_abs: s.contribution_bound(), max_summands: 3 })
+            .unwrap();
     // Every contribution the members made, recomputed in the clear (same global models).
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     let mut global = arch().init(s.seed);

@@ -23,8 +23,7 @@ pub async fn sum_round<T: Transport>(
     let mut encoded = Vec::with_capacity(contribution.len());
     for (i, v) in contribution.iter().enumerate() {
         encoded.push(
-            fixed::encode(*v, f)
-                .map_err(|e| FedError::Contribution { round, reason: format!("value {i}: {e}") })?,
+            fixed::encode(*v, f).map_err(|e| FedError::Contribution { round, reason: format!("value {i}: {e}") })?,
         );
     }
     let step = StepId::root("fedavg").index(round as u64).child("sum");

@@ -69,7 +69,9 @@ pub enum FedError {
     #[error("{party} sent a bad {what} at round {round}: {reason}")]
     Bad { party: PartyId, round: usize, what: &'static str, reason: String },
     /// Two nodes loaded different public keys.
-    #[error("{party} holds a different public key (fingerprint {theirs}, this node's is {ours}); every node must use the key set of the same `consort keygen`")]
+    #[error(
+        "{party} holds a different public key (fingerprint {theirs}, this node's is {ours}); every node must use the key set of the same `consort keygen`"
+    )]
     KeyMismatch { party: PartyId, theirs: String, ours: String },
     /// A local Paillier operation failed.
     #[error("paillier: {0}")]

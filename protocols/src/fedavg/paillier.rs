@@ -63,18 +63,27 @@ pub fn packer(spec: &FedAvgSpec, key: &PublicKey, members: usize) -> Result<Pack
     Ok(Packer::new(key, PackingSpec { frac_bits: spec.frac_bits, max_abs: spec.contribution_bound(), max_summands })?)
 }
 
-fn parse(key: &PublicKey, from: PartyId, round: usize, what: &'static str, bytes: &[u8], count: usize)
-    -> Result<Vec<Ciphertext>, FedError> {
+fn parse(
+    key: &PublicKey,
+    from: PartyId,
+    round: usize,
+    what: &'static str,
+    bytes: &[u8],
+    count: usize,
+) -> Result<Vec<Ciphertext>, FedError> {
     let len = key.ciphertext_len();
     if bytes.len() != count * len {
-        return Err(bad(from, round, what, format!("{} bytes, expected {count} ciphertexts of {len} bytes", bytes.len())));
+        return Err(bad(
+            from,
+            round,
+            what,
+            format!("{} bytes, expected {count} ciphertexts of {len} bytes", bytes.len()),
+        ));
     }
     bytes
         .par_chunks(len)
         .enumerate()
-        .map(|(i, c)| {
-            key.ciphertext_from_bytes(c).map_err(|e| bad(from, round, what, format!("ciphertext {i}: {e}")))
-        })
+        .map(|(i, c)| key.ciphertext_from_bytes(c).map_err(|e| bad(from, round, what, format!("ciphertext {i}: {e}"))))
         .collect()
 }
 
@@ -182,11 +191,14 @@ pub struct MemberState {
     alive: Vec<PartyId>,
     excluded: BTreeSet<PartyId>,
     packer: Arc<Packer>,
-    pool: Option<RandomizerPool>,
+    /// The pool being refilled on rayon for the next round (the offline phase: r^n for
+    /// every ciphertext, computed while this member waits for the others).
+    refill: Option<tokio::sync::oneshot::Receiver<RandomizerPool>>,
 }
 
 impl MemberState {
-    /// Checks that the share is this member's and derives the packing.
+    /// Checks that the share is this member's, derives the packing, and starts filling
+    /// the randomness pool for the first round's `values` (weights + 1) on rayon.
     pub fn new(
         spec: &FedAvgSpec,
         me: PartyId,
@@ -194,6 +206,7 @@ impl MemberState {
         share: KeyShare,
         aggregator: PartyId,
         members: &[PartyId],
+        values: usize,
     ) -> Result<MemberState, FedError> {
         if share.index() != u32::from(me.0) {
             return Err(FedError::Usage(format!(
@@ -211,16 +224,19 @@ impl MemberState {
             )));
         }
         let packer = Arc::new(packer(spec, key.public_key(), members.len())?);
-        let pool = Some(RandomizerPool::new(key.public_key()));
-        Ok(MemberState {
+        let pool = RandomizerPool::new(key.public_key());
+        let count = packer.plaintexts_for(values);
+        let mut st = MemberState {
             key: Arc::new(key),
             share: Arc::new(share),
             aggregator,
             alive: members.to_vec(),
             excluded: BTreeSet::new(),
             packer,
-            pool,
-        })
+            refill: None,
+        };
+        st.refill_in_background(pool, count);
+        Ok(st)
     }
 
     /// The start of the job: all nodes hold the same key.
@@ -240,13 +256,17 @@ impl MemberState {
     ) -> Result<Vec<f64>, FedError> {
         let values = contribution.len();
         let (pk, packer) = (self.key.public_key().clone(), Arc::clone(&self.packer));
-        let mut pool = self.pool.take().unwrap_or_else(|| RandomizerPool::new(&pk));
+        let pool = match self.refill.take() {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        };
+        let mut pool = pool.unwrap_or_else(|| RandomizerPool::new(&pk));
         let (cts, pool) = offload(move || {
             let r = packer.pack(&contribution).and_then(|pts| pk.encrypt_batch(&pts, &mut pool));
             (r, pool)
         })
         .await?;
-        self.pool = Some(pool);
+        self.refill_in_background(pool, self.packer.plaintexts_for(values));
         let cts = cts.map_err(|e| match e {
             PaillierError::OutOfRange { .. } => FedError::Contribution { round, reason: e.to_string() },
             other => FedError::Paillier(other),
@@ -266,6 +286,18 @@ impl MemberState {
         Ok(self.packer.unpack_sum(&plains, summands, values)?)
     }
 
+    /// Refills the pool for the next round while this one goes on; the next round waits
+    /// for it only if it is not done yet.
+    fn refill_in_background(&mut self, mut pool: RandomizerPool, count: usize) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let short = count.saturating_sub(pool.len());
+            pool.fill(short);
+            let _ = tx.send(pool);
+        });
+        self.refill = Some(rx);
+    }
+
     async fn receive_sum<T: Transport>(
         &self,
         t: &T,
@@ -279,10 +311,7 @@ impl MemberState {
                 let contributors: Vec<PartyId> = contributors.into_iter().map(PartyId).collect();
                 let known: BTreeSet<PartyId> = self.alive.iter().copied().collect();
                 let unique: BTreeSet<PartyId> = contributors.iter().copied().collect();
-                if !contributors.contains(&t.me())
-                    || unique.len() != contributors.len()
-                    || !unique.is_subset(&known)
-                {
+                if !contributors.contains(&t.me()) || unique.len() != contributors.len() || !unique.is_subset(&known) {
                     return Err(bad(a, round, "sum", format!("contributor list {contributors:?} is not valid")));
                 }
                 Ok((parse(self.key.public_key(), a, round, "sum", &ciphertexts, count)?, contributors))

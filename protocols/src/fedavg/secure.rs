@@ -93,7 +93,10 @@ fn contribution(spec: &FedAvgSpec, round: usize, local: &[f64], rows: usize) -> 
     if let Some((i, w)) = local.iter().enumerate().find(|(_, w)| !(w.is_finite() && w.abs() <= spec.max_abs)) {
         return Err(FedError::Contribution {
             round,
-            reason: format!("local weight {i} is {w}, beyond max_abs = {} (lower the learning rate or raise max_abs)", spec.max_abs),
+            reason: format!(
+                "local weight {i} is {w}, beyond max_abs = {} (lower the learning rate or raise max_abs)",
+                spec.max_abs
+            ),
         });
     }
     if rows as u64 > spec.max_rows {
