@@ -12,14 +12,14 @@ use clap::{Args, Parser, Subcommand};
 /// encrypted or secret-shared sum) without any member seeing another's records. Logs go
 /// to stderr (set RUST_LOG, e.g. RUST_LOG=debug); results are JSON.
 const EXAMPLES: &str = "Examples:
-  consort simulate --parties 3 --job examples/jobs/stats.toml      # a whole job on this machine
-  consort simulate --parties 3 --job examples/jobs/train-logreg.toml  # secure training (+ a dealer process)
-  consort keygen --parties 3 --threshold 2 --out keys/                # threshold Paillier key (minutes)
+  consort simulate --parties 3 --job examples/jobs/stats.toml         # a whole job here
+  consort simulate --parties 3 --job examples/jobs/train-logreg.toml  # on shares, + a dealer
+  consort keygen --parties 3 --threshold 2 --out keys/                # threshold Paillier key
   consort simulate --parties 3 --job examples/jobs/fedavg-ecg-paillier.toml --keys keys/
-  consort certs init --parties 3 --out consortium/                  # test certificates + node configs
+  consort certs init --parties 3 --out consortium/                    # certificates + configs
   consort run --node consortium/party-0.toml --job examples/jobs/stats.toml --out result.json
-  consort bench net                                                  # QUIC and stats-job figures
-  consort bench paillier                                             # Paillier and a federated round";
+  consort bench net                                                   # QUIC, stats job
+  consort bench paillier                                              # Paillier, a FedAvg round";
 
 #[derive(Parser, Debug)]
 #[command(name = "consort", version, propagate_version = true, max_term_width = 100, after_help = EXAMPLES)]
@@ -54,7 +54,8 @@ pub enum Command {
     /// and writes DIR/public.json (the public key and every member's verification key:
     /// give it to every node) and DIR/party-<i>.share.json (mode 0600: give it to member
     /// i only, then delete the copies here). Whoever runs it sees every share: run it on
-    /// a trusted machine. Safe-prime search takes minutes in pure Rust.
+    /// a trusted machine. The safe-prime search takes seconds (2048 bits) to about a minute
+    /// (3072 bits) in pure Rust, varying from run to run.
     Keygen(KeygenArgs),
     /// Measure performance and print a table.
     #[command(subcommand)]

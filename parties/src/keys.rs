@@ -70,9 +70,14 @@ pub fn keygen(
     let mut rng = os_rng()?;
     let (key, shares) = if test_only_primes {
         warn!("using the committed TEST-ONLY primes: anyone can decrypt; never use this key for real data");
-        threshold::deal_with_primes(&threshold::test_only_primes_2048(), parties, threshold, &mut rng)
+        let primes = match bits {
+            2048 => threshold::test_only_primes_2048(),
+            3072 => threshold::test_only_primes_3072(),
+            other => return Err(NodeError::Keys(format!("no test-only primes for {other} bits (2048, 3072)"))),
+        };
+        threshold::deal_with_primes(&primes, parties, threshold, &mut rng)
     } else {
-        let spinner = Spinner::new(format!("searching two {}-bit safe primes (minutes in pure Rust)", bits / 2));
+        let spinner = Spinner::new(format!("searching two {}-bit safe primes (seconds to a minute)", bits / 2));
         let r = threshold::deal(bits, parties, threshold, &mut rng);
         spinner.done();
         r

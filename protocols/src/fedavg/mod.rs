@@ -32,9 +32,11 @@
 //! `fedavg-additive` does not tolerate dropouts: additive shares need every contributor.
 //!
 //! # Trust
-//! Semi-honest aggregator and members for privacy; an aggregator that lies can make the
-//! result wrong (the sum is not authenticated) but cannot read weights. Partial
-//! decryptions are verified, so a cheating key holder is caught and named.
+//! Semi-honest aggregator and members for privacy. Partial decryptions are verified, so a
+//! cheating key holder is caught and named. An actively malicious aggregator is not yet
+//! defended against: members decrypt whatever it returns as the sum, so it could return
+//! one member's contribution instead (and learn it, as a member or with a colluding one),
+//! or send members different sums.
 
 pub mod additive;
 pub mod local;

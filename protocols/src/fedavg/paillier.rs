@@ -8,7 +8,7 @@ use consort_he::paillier::threshold::{KeyShare, PartialDecryption, ThresholdPubl
 use consort_he::paillier::{Ciphertext, Packer, PackingSpec, PaillierError, PublicKey, RandomizerPool};
 use consort_net::{NetError, PartyId, StepId, Transport};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracing::warn;
@@ -121,11 +121,13 @@ async fn aggregate<T: Transport>(
             }
             Err(e) => return Err(e.into()),
         };
-        let cts = match FedMsg::decode(p, &s, &got)? {
-            FedMsg::Contribution { round: r, ciphertexts } if r as usize == round => {
-                parse(key, p, round, "contribution", &ciphertexts, count)
+        let cts = match FedMsg::decode(p, &s, &got) {
+            Ok(FedMsg::Contribution { round: r, ciphertexts }) if r as usize == round => {
+                let k = key.clone();
+                offload(move || parse(&k, p, round, "contribution", &ciphertexts, count)).await?
             }
-            other => Err(bad(p, round, "contribution", format!("a {} for another step", other.kind()))),
+            Ok(other) => Err(bad(p, round, "contribution", format!("a {} for another step", other.kind()))),
+            Err(e) => Err(bad(p, round, "contribution", e.to_string())),
         };
         match cts {
             Ok(c) => {
@@ -188,6 +190,7 @@ pub struct MemberState {
     key: Arc<ThresholdPublicKey>,
     share: Arc<KeyShare>,
     aggregator: PartyId,
+    members: Vec<PartyId>,
     alive: Vec<PartyId>,
     excluded: BTreeSet<PartyId>,
     packer: Arc<Packer>,
@@ -230,6 +233,7 @@ impl MemberState {
             key: Arc::new(key),
             share: Arc::new(share),
             aggregator,
+            members: members.to_vec(),
             alive: members.to_vec(),
             excluded: BTreeSet::new(),
             packer,
@@ -252,7 +256,6 @@ impl MemberState {
         round: usize,
         contribution: Vec<f64>,
         log: &mut RoundLog,
-        rng: &mut (impl Rng + Send),
     ) -> Result<Vec<f64>, FedError> {
         let values = contribution.len();
         let (pk, packer) = (self.key.public_key().clone(), Arc::clone(&self.packer));
@@ -266,7 +269,9 @@ impl MemberState {
             (r, pool)
         })
         .await?;
-        self.refill_in_background(pool, self.packer.plaintexts_for(values));
+        if round + 1 < spec.rounds {
+            self.refill_in_background(pool, self.packer.plaintexts_for(values));
+        }
         let cts = cts.map_err(|e| match e {
             PaillierError::OutOfRange { .. } => FedError::Contribution { round, reason: e.to_string() },
             other => FedError::Paillier(other),
@@ -281,7 +286,7 @@ impl MemberState {
             self.receive_sum(t, round, count).await?
         };
         log.contributors = contributors.iter().map(|p| p.0).collect();
-        let plains = self.decrypt(t, spec, round, sum, &contributors, log, rng).await?;
+        let plains = self.decrypt(t, spec, round, sum, &contributors, log).await?;
         let summands = u32::try_from(contributors.len()).unwrap_or(u32::MAX);
         Ok(self.packer.unpack_sum(&plains, summands, values)?)
     }
@@ -309,19 +314,20 @@ impl MemberState {
         match FedMsg::decode(a, &s, &bytes)? {
             FedMsg::Sum { round: r, contributors, ciphertexts } if r as usize == round => {
                 let contributors: Vec<PartyId> = contributors.into_iter().map(PartyId).collect();
-                let known: BTreeSet<PartyId> = self.alive.iter().copied().collect();
+                let known: BTreeSet<PartyId> = self.members.iter().copied().collect();
                 let unique: BTreeSet<PartyId> = contributors.iter().copied().collect();
                 if !contributors.contains(&t.me()) || unique.len() != contributors.len() || !unique.is_subset(&known) {
                     return Err(bad(a, round, "sum", format!("contributor list {contributors:?} is not valid")));
                 }
-                Ok((parse(self.key.public_key(), a, round, "sum", &ciphertexts, count)?, contributors))
+                let k = self.key.public_key().clone();
+                let sum = offload(move || parse(&k, a, round, "sum", &ciphertexts, count)).await??;
+                Ok((sum, contributors))
             }
             other => Err(bad(a, round, "sum", format!("a {} instead", other.kind()))),
         }
     }
 
     /// Partial decryptions among the contributors; any `threshold` valid ones decrypt.
-    #[allow(clippy::too_many_arguments)]
     async fn decrypt<T: Transport>(
         &mut self,
         t: &T,
@@ -330,11 +336,14 @@ impl MemberState {
         sum: Vec<Ciphertext>,
         contributors: &[PartyId],
         log: &mut RoundLog,
-        rng: &mut (impl Rng + Send),
     ) -> Result<Vec<consort_he::paillier::Plaintext>, FedError> {
         let sum = Arc::new(sum);
+        // The proof's nonce must never come from a seeded job RNG (`--seed`): with the
+        // nonce, the proof's response gives away the key share. OS randomness only.
         let mut seed = [0u8; 32];
-        rng.fill_bytes(&mut seed);
+        if getrandom::fill(&mut seed).is_err() {
+            return Err(FedError::Usage("no OS randomness for the proof of decryption".into()));
+        }
         let (key, share, cts) = (Arc::clone(&self.key), Arc::clone(&self.share), Arc::clone(&sum));
         let mine = offload(move || share.partial_decrypt(&key, &cts, &mut ChaCha20Rng::from_seed(seed))).await??;
         let s = step(round, "partial");

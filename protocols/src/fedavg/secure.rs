@@ -71,10 +71,11 @@ pub async fn run_member<T: Transport>(
                 log.contributors = members.iter().map(|p| p.0).collect();
                 additive::sum_round(t, spec, members, round, &contribution, rng).await?
             }
-            Backend::Paillier(state) => state.round(t, spec, round, contribution, &mut log, rng).await?,
+            Backend::Paillier(state) => state.round(t, spec, round, contribution, &mut log).await?,
         };
         log.secure_secs = start.elapsed().as_secs_f64();
-        global = average(&sum, arch.len()).ok_or(FedError::TooFewMembers { round, left: 0, need: 1 })?;
+        global = average(&sum, arch.len())
+            .ok_or_else(|| FedError::Usage(format!("round {}: the contributions hold no training rows", round + 1)))?;
         info!(
             round = round + 1,
             of = spec.rounds,

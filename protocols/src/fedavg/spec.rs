@@ -130,6 +130,14 @@ impl FedAvgSpec {
         if self.max_rows == 0 || self.max_rows > 1 << 32 {
             return Err(format!("max_rows {} is not in 1..=2^32", self.max_rows));
         }
+        // A contribution in fixed point must be an exact f64 integer (below 2^53), so the
+        // packing slots and the Z_2^64 sum of up to 64 members (< 2^59) never overflow.
+        let worst = self.contribution_bound() * 2f64.powi(self.frac_bits as i32);
+        if worst >= 2f64.powi(53) {
+            return Err(format!(
+                "max_abs × max_rows × 2^frac_bits = {worst:e} is not below 2^53; lower frac_bits, max_abs or max_rows"
+            ));
+        }
         Ok(())
     }
 

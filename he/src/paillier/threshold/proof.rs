@@ -20,9 +20,11 @@ pub(crate) struct Proof {
     pub(crate) z: BigUint,
 }
 
-/// Bits of the prover's randomness r: |n²| + 2·128 + 256.
+/// Bits of the prover's randomness r: |n²| + |Δ| + 2·128 + 256, so that r hides
+/// e·Δ·s_i (e < 2^128, s_i < n², Δ = N!) statistically for any member count.
 pub(crate) fn r_bits(tpk: &ThresholdPublicKey) -> u32 {
-    u32::try_from(tpk.pk.n2.bits()).unwrap_or(u32::MAX).saturating_add(2 * 128 + 256)
+    let exponent = tpk.pk.n2.bits().saturating_add(tpk.delta.bits());
+    u32::try_from(exponent).unwrap_or(u32::MAX).saturating_add(2 * 128 + 256)
 }
 
 /// Encoded length of z (z < 2^(r_bits + 1)).
