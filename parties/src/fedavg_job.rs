@@ -10,33 +10,18 @@ use consort_net::{PartyId, Transport};
 use consort_protocols::fedavg::local::{check_labels, prepare};
 use consort_protocols::fedavg::model::{Arch, SavedModel};
 use consort_protocols::fedavg::paillier::{MemberState, run_aggregator};
-use consort_protocols::fedavg::{Backend as Aggregation, FedAvgSpec, FedModel, run_member};
+use consort_protocols::fedavg::{Backend as Aggregation, FedModel, run_member};
 use consort_protocols::fixed::FracBits;
 use consort_protocols::learn::data::Rows;
-use consort_protocols::stats::{self, LocalColumns, StatsSpec};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tracing::info;
-use zeroize::Zeroizing;
 
 use crate::error::NodeError;
 use crate::job::{Backend, Job};
 use crate::keys;
 use crate::report::{AggregatorResult, FedAvgResult, JobResult};
-use crate::spdz_job::{Failure, load_rows};
-
-const PROTOCOL: &str = "protocol error";
-const BAD_INPUT: &str = "its input data is invalid (see its log)";
-
-fn fail(e: impl Into<NodeError>) -> Failure {
-    let e = e.into();
-    // Federated-averaging errors name rounds and members, never weights.
-    let reason = match &e {
-        NodeError::Fed(f) => f.to_string(),
-        _ => PROTOCOL.to_string(),
-    };
-    (e, reason)
-}
+use crate::spdz_job::{BAD_INPUT, Failure, fail, load_rows, pooled_stats};
 
 /// The members of the job and, for `fedavg-paillier`, the key.
 pub struct Roles {
@@ -88,14 +73,10 @@ pub fn needs_input(roles: &Roles, me: PartyId) -> bool {
 }
 
 fn rng_for(seed: Option<u64>, me: PartyId) -> Result<ChaCha20Rng, NodeError> {
-    Ok(match seed {
-        Some(s) => ChaCha20Rng::seed_from_u64(s ^ (u64::from(me.0) << 32) ^ 0xfed),
-        None => {
-            let mut s = Zeroizing::new([0u8; 32]);
-            getrandom::fill(s.as_mut()).map_err(|e| NodeError::Keys(format!("no OS randomness: {e}")))?;
-            ChaCha20Rng::from_seed(*s)
-        }
-    })
+    match seed {
+        Some(s) => Ok(ChaCha20Rng::seed_from_u64(s ^ (u64::from(me.0) << 32) ^ 0xfed)),
+        None => crate::node::os_rng(),
+    }
 }
 
 /// Runs this node's part.
@@ -143,7 +124,12 @@ pub async fn run<T: Transport>(
     .map_err(|e| (e, BAD_INPUT.to_string()))?;
     let (train, test) = rows.split(spec.test_fraction, spec.seed, index);
     let (means, stds) = match spec.model {
-        FedModel::Logreg => pooled_moments(t, &spec, &roles.members, &train, &mut rng).await?,
+        FedModel::Logreg => {
+            let p =
+                pooled_stats(t, &roles.members, &spec.features, None, &train, FracBits::default(), &mut rng).await?;
+            let means = p.columns.iter().map(|c| c.mean).collect();
+            (means, p.columns.iter().map(|c| if c.std > 0.0 { c.std } else { 1.0 }).collect())
+        }
         FedModel::Cnn1d => (Vec::new(), Vec::new()),
     };
     let pooled = (!means.is_empty()).then_some((means.as_slice(), stds.as_slice()));
@@ -171,28 +157,4 @@ pub async fn run<T: Transport>(
         local_test_rows: test.n(),
         local_test_accuracy,
     })))
-}
-
-/// Pooled means and standard deviations of the training features (the stats protocol
-/// among the members; the aggregator takes no part).
-async fn pooled_moments<T: Transport>(
-    t: &T,
-    spec: &FedAvgSpec,
-    members: &[PartyId],
-    train: &Rows,
-    rng: &mut ChaCha20Rng,
-) -> Result<(Vec<f64>, Vec<f64>), Failure> {
-    let sspec =
-        StatsSpec { columns: spec.features.clone(), frac_bits: FracBits::default(), histograms: Default::default() };
-    let local = LocalColumns {
-        columns: (0..train.d)
-            .map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect())
-            .collect(),
-    };
-    let aggregates =
-        stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
-    let pooled = stats::run_among(t, members, &sspec, &aggregates, rng).await.map_err(fail)?;
-    let means = pooled.columns.iter().map(|c| c.mean).collect();
-    let stds = pooled.columns.iter().map(|c| if c.std > 0.0 { c.std } else { 1.0 }).collect();
-    Ok((means, stds))
 }

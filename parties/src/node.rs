@@ -178,7 +178,7 @@ pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) 
     Ok(QuicTransport::connect(cfg, &identity).await?)
 }
 
-fn os_rng() -> Result<ChaCha20Rng, NodeError> {
+pub(crate) fn os_rng() -> Result<ChaCha20Rng, NodeError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut()).map_err(|e| NodeError::Certs(format!("no OS randomness: {e}")))?;
     Ok(ChaCha20Rng::from_seed(*seed))

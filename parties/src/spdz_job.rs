@@ -11,7 +11,7 @@ use consort_protocols::learn::model::{TrainedModel, accuracy, mse};
 use consort_protocols::learn::spec::{ModelKind, TrainSpec};
 use consort_protocols::spdz::prep::{DealerClient, DealerCore, serve_dealer};
 use consort_protocols::spdz::{Engine, Security};
-use consort_protocols::stats::{self, LocalColumns, StatsSpec};
+use consort_protocols::stats::{self, LocalColumns, StatsResult, StatsSpec};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tracing::info;
@@ -25,14 +25,16 @@ use crate::report::{DealerResult, InferResult, JobResult, TrainResult};
 pub type Failure = (NodeError, String);
 
 const PROTOCOL: &str = "protocol error";
-const BAD_INPUT: &str = "its input data is invalid (see its log)";
+pub(crate) const BAD_INPUT: &str = "its input data is invalid (see its log)";
 
-fn fail(e: impl Into<NodeError>) -> Failure {
+/// A failure and what the others are told. Engine errors (a failed MAC check, a broken
+/// commitment) and federated-averaging errors name steps, rounds and members, never
+/// values: the others may read them.
+pub(crate) fn fail(e: impl Into<NodeError>) -> Failure {
     let e = e.into();
-    // Engine errors (a failed MAC check, a broken commitment) name steps and members,
-    // never values: the others may read them.
     let reason = match &e {
         NodeError::Mpc(m) => m.to_string(),
+        NodeError::Fed(f) => f.to_string(),
         _ => PROTOCOL.to_string(),
     };
     (e, reason)
@@ -166,6 +168,33 @@ pub async fn run<T: Transport>(
     }
 }
 
+/// Pooled statistics of a member's training rows (features, then the label if given):
+/// the stats protocol among `members` (a dealer or aggregator node takes no part).
+pub async fn pooled_stats<T: Transport>(
+    t: &T,
+    members: &[PartyId],
+    features: &[String],
+    label: Option<&str>,
+    rows: &Rows,
+    frac: FracBits,
+    rng: &mut ChaCha20Rng,
+) -> Result<StatsResult, Failure> {
+    let mut columns: Vec<String> = features.to_vec();
+    let mut local = LocalColumns {
+        columns: (0..rows.d)
+            .map(|c| (0..rows.n()).map(|i| rows.row(i).get(c).copied().unwrap_or(0.0)).collect())
+            .collect(),
+    };
+    if let Some(l) = label {
+        columns.push(l.to_string());
+        local.columns.push(rows.y.clone());
+    }
+    let sspec = StatsSpec { columns, frac_bits: frac, histograms: Default::default() };
+    let aggregates =
+        stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
+    stats::run_among(t, members, &sspec, &aggregates, rng).await.map_err(fail)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn train<T: Transport>(
     t: &T,
@@ -182,22 +211,11 @@ async fn train<T: Transport>(
     let (train, test) = rows.split(spec.test_fraction, spec.seed, me);
     // Pooled means and standard deviations of the training rows: the stats protocol
     // among the members (the dealer takes no part).
-    let mut columns: Vec<String> = spec.features.clone();
-    columns.push(spec.label.clone());
-    let sspec = StatsSpec { columns: columns.clone(), frac_bits: frac, histograms: Default::default() };
-    let mut local = LocalColumns {
-        columns: (0..train.d)
-            .map(|c| (0..train.n()).map(|i| train.row(i).get(c).copied().unwrap_or(0.0)).collect())
-            .collect(),
-    };
-    local.columns.push(train.y.clone());
-    let aggregates =
-        stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| (e.into(), BAD_INPUT.to_string()))?;
     let mut rng = match seed {
         Some(s) => ChaCha20Rng::seed_from_u64(s ^ ((me as u64) << 32)),
         None => ChaCha20Rng::from_seed(seed_bytes(None).map_err(fail)?),
     };
-    let pooled = stats::run_among(t, members, &sspec, &aggregates, &mut rng).await.map_err(fail)?;
+    let pooled = pooled_stats(t, members, &spec.features, Some(&spec.label), &train, frac, &mut rng).await?;
     let d = spec.features.len();
     let means: Vec<f64> = pooled.columns.iter().take(d).map(|c| c.mean).collect();
     let stds: Vec<f64> = pooled.columns.iter().take(d).map(|c| if c.std > 0.0 { c.std } else { 1.0 }).collect();

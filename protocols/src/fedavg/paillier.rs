@@ -406,7 +406,13 @@ impl MemberState {
         if valid.len() < need {
             return Err(FedError::TooFewMembers { round: round + 1, left: valid.len(), need });
         }
-        let (key, cts) = (Arc::clone(&self.key), Arc::clone(&sum));
-        Ok(offload(move || key.combine(&cts, &valid)).await??)
+        // Every partial in `valid` passed `verify` above (this member's own is correct by
+        // construction): combine without verifying twice.
+        let (key, count) = (Arc::clone(&self.key), sum.len());
+        Ok(offload(move || {
+            let chosen: Vec<&PartialDecryption> = valid.iter().take(need).collect();
+            key.combine_verified(count, &chosen)
+        })
+        .await??)
     }
 }

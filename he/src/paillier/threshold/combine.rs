@@ -75,8 +75,18 @@ impl ThresholdPublicKey {
         Ok(Combined { plaintexts, excluded })
     }
 
-    /// Lagrange combination of exactly T verified partials (no verification here).
-    pub(crate) fn combine_verified(&self, count: usize, chosen: &[&PartialDecryption]) -> Result<Vec<Plaintext>> {
+    /// Lagrange combination of exactly T distinct partials that the caller has already
+    /// checked with [`verify`](Self::verify) (no verification here: a protocol that must
+    /// name and exclude bad partials verifies them itself, once).
+    pub fn combine_verified(&self, count: usize, chosen: &[&PartialDecryption]) -> Result<Vec<Plaintext>> {
+        let need = self.threshold as usize;
+        let distinct: std::collections::BTreeSet<u32> = chosen.iter().map(|p| p.index).collect();
+        if chosen.len() != need || distinct.len() != need {
+            return Err(PaillierError::NotEnoughPartials { have: distinct.len().min(chosen.len()), need });
+        }
+        if let Some(p) = chosen.iter().find(|p| p.values.len() != count) {
+            return Err(PaillierError::InvalidPartial { party: p.index, reason: "wrong number of values" });
+        }
         let xs: Vec<i64> = chosen.iter().map(|p| i64::from(p.index) + 1).collect();
         let delta = BigInt::from_biguint(Sign::Plus, self.delta.clone());
         let mus: Vec<BigInt> = xs
