@@ -12,7 +12,7 @@ use consort_parties::job::Job;
 use consort_parties::node::{Fault, RunOptions};
 use consort_parties::report::{cost_table, result_text};
 use consort_parties::simulate::SimulateOptions;
-use consort_parties::{NodeError, bench, bench_mpc, bench_paillier, certs, files, keys, node, simulate};
+use consort_parties::{NodeError, bench, bench_mpc, bench_paillier, bench_split, certs, files, keys, node, simulate};
 use consort_protocols::spdz::Security;
 
 fn main() -> ExitCode {
@@ -147,6 +147,29 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 .await
                 .map_err(|e| NodeError::Simulation(e.to_string()))??;
             print!("{r}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Split(a)) => {
+            use consort_protocols::split::Scheme;
+            let schemes = a
+                .schemes
+                .iter()
+                .map(|s| match s.as_str() {
+                    "plain" => Ok(Scheme::Plain),
+                    "ckks" => Ok(Scheme::Ckks),
+                    "paillier" => Ok(Scheme::Paillier),
+                    other => Err(NodeError::Simulation(format!("unknown scheme '{other}' (plain, ckks, paillier)"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if a.epochs == 0 {
+                return Err(NodeError::Simulation("--epochs must be at least 1".into()));
+            }
+            let rows = bench_split::run(&a.data, &a.datasets, &schemes, a.epochs).await?;
+            print!("{}", bench_split::render(&rows, a.epochs));
+            if let Some(out) = &a.out {
+                let json = serde_json::to_string_pretty(&rows).map_err(|e| NodeError::Simulation(e.to_string()))?;
+                files::write_result(out, json.as_bytes(), &[])?;
+            }
             Ok(())
         }
         Command::Bench(BenchCommand::Mpc(a)) => bench_mpc::bench_mpc(&a.data, a.out.as_deref()).await,

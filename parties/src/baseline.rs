@@ -112,3 +112,57 @@ pub fn compare_fedavg(
     };
     Ok((JobResult::Fedavg(Box::new((*first).clone())), Some(comparison)))
 }
+
+/// Split learning: the clients' pooled held-out accuracy (each scored through the
+/// server, encrypted) next to plaintext split learning with the same seed, turns and
+/// batches; for inference, the first client's predictions.
+pub fn compare_split(
+    job: &Job,
+    reports: &[crate::report::MemberReport],
+) -> Result<(crate::report::JobResult, Option<Comparison>), NodeError> {
+    use consort_protocols::split::plain::twin;
+    use consort_protocols::split::prepare;
+
+    use crate::report::JobResult;
+
+    let spec = job.split()?;
+    let clients: Vec<(u16, &crate::report::SplitClientResult)> = reports
+        .iter()
+        .filter_map(|r| match &r.result {
+            JobResult::SplitClient(c) => Some((r.party, c.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let (_, first) = clients.first().ok_or_else(|| NodeError::Simulation("no client reported".into()))?;
+    if job.spec.task == crate::job::Task::Infer {
+        return Ok((JobResult::SplitClient(Box::new((*first).clone())), None));
+    }
+    let mut data = Vec::new();
+    for (i, (party, _)) in clients.iter().enumerate() {
+        let rows = load_rows(&job.input_for(PartyId(*party))?, &spec.features, Some(&spec.label))?;
+        let (tr, te) = consort_protocols::split::split_rows(spec, &rows, i);
+        data.push((prepare(spec, &tr), prepare(spec, &te)));
+    }
+    let tw = twin(spec, &data).map_err(|e| NodeError::Simulation(format!("plaintext baseline: {e}")))?;
+    let test_rows: usize = data.iter().map(|(_, te)| te.n()).sum();
+    let right = |acc: Option<f64>, n: usize| acc.unwrap_or(0.0) * n as f64;
+    let secure: f64 = clients.iter().zip(&data).map(|((_, c), (_, te))| right(c.accuracy, te.n())).sum();
+    let plaintext: f64 = tw.test_accuracy.iter().zip(&data).map(|(a, (_, te))| right(*a, te.n())).sum();
+    let mut losses = Vec::new();
+    for e in 0..spec.epochs {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (l, (tr, _)) in tw.losses.iter().zip(&data) {
+            sum += l.get(e).copied().unwrap_or(0.0) * tr.n() as f64;
+            n += tr.n();
+        }
+        losses.push((e + 1, sum / n.max(1) as f64));
+    }
+    let comparison = Comparison {
+        metric: "accuracy".into(),
+        test_rows,
+        secure: secure / test_rows.max(1) as f64,
+        plaintext: plaintext / test_rows.max(1) as f64,
+        plaintext_losses: losses,
+    };
+    Ok((JobResult::SplitClient(Box::new((*first).clone())), Some(comparison)))
+}

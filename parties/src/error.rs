@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use consort_net::NetError;
 use consort_protocols::fedavg::FedError;
+use consort_protocols::split::SplitError;
 use consort_protocols::spdz::MpcError;
 use consort_protocols::stats::StatsError;
 
@@ -34,6 +35,8 @@ pub enum NodeError {
     Mpc(MpcError),
     #[error(transparent)]
     Fed(FedError),
+    #[error(transparent)]
+    Split(SplitError),
     /// Key generation or a key file failed.
     #[error("keys: {0}")]
     Keys(String),
@@ -50,6 +53,8 @@ impl NodeError {
             NodeError::Mpc(e) => e.blamed_party(),
             NodeError::Fed(FedError::Net(e)) => e.blamed_party(),
             NodeError::Fed(FedError::Bad { party, .. } | FedError::KeyMismatch { party, .. }) => Some(*party),
+            NodeError::Split(SplitError::Net(e)) => e.blamed_party(),
+            NodeError::Split(SplitError::Bad { party, .. }) => Some(*party),
             _ => None,
         }
     }
@@ -73,6 +78,15 @@ impl From<MpcError> for NodeError {
         match e {
             MpcError::Net(n) => NodeError::Net(n),
             other => NodeError::Mpc(other),
+        }
+    }
+}
+
+impl From<SplitError> for NodeError {
+    fn from(e: SplitError) -> NodeError {
+        match e {
+            SplitError::Net(n) => NodeError::Net(n),
+            other => NodeError::Split(other),
         }
     }
 }

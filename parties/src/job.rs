@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use consort_net::PartyId;
 use consort_protocols::fedavg::FedAvgSpec;
 use consort_protocols::learn::spec::{InferSpec, SpdzSpec, TrainSpec};
+use consort_protocols::split::SplitSpec;
 use consort_protocols::stats::StatsSpec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +43,9 @@ pub enum Backend {
     FedavgPaillier,
     /// Federated averaging (`[fedavg]`), the sum by additive secret sharing.
     FedavgAdditive,
+    /// Split learning (`[split]`) with the activations at the cut encrypted (CKKS or
+    /// Paillier) for a server that holds the middle layer.
+    SplitHe,
 }
 
 impl Backend {
@@ -69,10 +73,16 @@ pub struct JobSpec {
     pub infer: Option<InferSpec>,
     #[serde(default)]
     pub fedavg: Option<FedAvgSpec>,
+    #[serde(default)]
+    pub split: Option<SplitSpec>,
     /// Input file per member (`party-0 = "path.csv"`), relative to the job file. Local:
     /// not part of the agreed hash.
     #[serde(default, skip_serializing)]
     pub inputs: BTreeMap<String, PathBuf>,
+    /// Trained model per member for `task = "infer"` with `split-he` (the result file of
+    /// the training run), relative to the job file. Local, like `[inputs]`.
+    #[serde(default, skip_serializing)]
+    pub models: BTreeMap<String, PathBuf>,
 }
 
 fn wire<T: Serialize>(v: &T) -> String {
@@ -98,6 +108,9 @@ impl Job {
     pub fn from_spec(mut spec: JobSpec, path: &Path) -> Result<Job, NodeError> {
         if let Some(f) = spec.fedavg.as_mut() {
             f.validate().map_err(|msg| NodeError::Job { path: path.to_path_buf(), msg })?;
+        }
+        if let Some(f) = spec.split.as_mut() {
+            f.validate().map_err(|msg| NodeError::Job { path: path.to_path_buf(), msg: format!("[split] {msg}") })?;
         }
         let job = Job { spec, path: path.to_path_buf() };
         job.validate()?;
@@ -133,8 +146,9 @@ impl Job {
             // The aggregator is ignored: the members add shares among themselves, so one
             // job file runs under both backends.
             (Task::Train, Backend::FedavgAdditive) => self.fedavg().map(|_| ()),
+            (Task::Train | Task::Infer, Backend::SplitHe) => self.split().map(|_| ()),
             (task, backend) => Err(self.err(format!(
-                "backend \"{}\" does not run task \"{}\" (stats: additive; train: spdz, fedavg-paillier, fedavg-additive; infer: spdz)",
+                "backend \"{}\" does not run task \"{}\" (stats: additive; train: spdz, fedavg-paillier, fedavg-additive, split-he; infer: spdz, split-he)",
                 wire(&backend),
                 wire(&task)
             ))),
@@ -149,6 +163,20 @@ impl Job {
     /// The `[fedavg]` table.
     pub fn fedavg(&self) -> Result<&FedAvgSpec, NodeError> {
         self.spec.fedavg.as_ref().ok_or_else(|| self.err("federated averaging needs a [fedavg] table"))
+    }
+
+    /// The `[split]` table.
+    pub fn split(&self) -> Result<&SplitSpec, NodeError> {
+        self.spec.split.as_ref().ok_or_else(|| self.err("backend \"split-he\" needs a [split] table"))
+    }
+
+    /// The trained model file of `party`, from `[models]` (relative to the job file).
+    pub fn model_for(&self, party: PartyId) -> Result<PathBuf, NodeError> {
+        let key = party.dns_name();
+        let p = self.spec.models.get(&key).ok_or_else(|| {
+            self.err(format!("no model for {party} (add `{key} = \"result.json\"` under [models]: its training result)"))
+        })?;
+        Ok(if p.is_absolute() { p.clone() } else { self.path.parent().unwrap_or(Path::new("")).join(p) })
     }
 
     /// The `[train]` table.
@@ -210,7 +238,7 @@ mod tests {
         assert_eq!(
             e,
             "job spec t.toml: backend \"additive\" does not run task \"train\" (stats: additive; train: spdz, \
-             fedavg-paillier, fedavg-additive; infer: spdz)"
+             fedavg-paillier, fedavg-additive, split-he; infer: spdz, split-he)"
         );
         let e = job("name='x'\ntask='train'\nbackend='spdz'\n").unwrap_err().to_string();
         assert_eq!(e, "job spec t.toml: backend \"spdz\" needs a [spdz] table with a dealer");

@@ -7,6 +7,7 @@
 //! - [`node`]: `consort run`, one member's part of a job;
 //! - [`spdz_job`]: the dealer's and the members' part of a `backend = "spdz"` job;
 //! - [`fedavg_job`]: federated averaging (`fedavg-paillier`, `fedavg-additive`);
+//! - [`split_job`]: split learning with encrypted activations (`split-he`);
 //!   [`keys`]: `consort keygen`, the threshold Paillier key ceremony and key files;
 //! - [`simulate`]: `consort simulate`, N members as N local processes;
 //! - [`bench`]: `consort bench net`; [`bench_mpc`]: `consort bench mpc`;
@@ -17,6 +18,7 @@ pub mod baseline;
 pub mod bench;
 pub mod bench_mpc;
 pub mod bench_paillier;
+pub mod bench_split;
 pub mod certs;
 pub mod config;
 pub mod data;
@@ -30,5 +32,6 @@ pub mod progress;
 pub mod report;
 pub mod simulate;
 pub mod spdz_job;
+pub mod split_job;
 
 pub use error::NodeError;

@@ -60,8 +60,10 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     };
     // The dealer of an spdz job, the aggregator node of a federated job and members
     // without data (inference) have no input.
+    let split = opts.job.spec.backend == crate::job::Backend::SplitHe;
     let needs_input = match (&roles, opts.job.spec.task) {
         (Some(r), _) => crate::fedavg_job::needs_input(r, me),
+        (None, _) if split => crate::split_job::roles(&opts.job, &roster)?.0 != me,
         (None, Task::Stats | Task::Train) => opts.job.spec.spdz.as_ref().is_none_or(|s| s.dealer != me.0),
         (None, Task::Infer) => {
             opts.job.spec.infer.as_ref().is_some_and(|i| i.model_owner == me.0 || i.input_owner == me.0)
@@ -88,6 +90,13 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     }
 
     let result = match opts.job.spec.task {
+        _ if split => {
+            spinner.set(format!("{me}: split learning"));
+            match crate::split_job::run(&t, &opts.job, &roster, input.as_deref()).await {
+                Ok(r) => r,
+                Err((e, reason)) => return Err(stop(&t, e, &reason).await),
+            }
+        }
         Task::Train if let Some(roles) = roles => {
             spinner.set(format!("{me}: federated averaging"));
             match crate::fedavg_job::run(&t, &opts.job, roles, input.as_deref(), opts.keys.as_deref(), opts.seed).await

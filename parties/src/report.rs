@@ -7,6 +7,8 @@ use consort_protocols::fedavg::RoundLog;
 use consort_protocols::fedavg::model::SavedModel;
 use consort_protocols::learn::model::TrainedModel;
 use consort_protocols::spdz::Security;
+use consort_protocols::split::model::LayerShare;
+use consort_protocols::split::{ClientModel, Scheme, TurnLog};
 use consort_protocols::stats::StatsResult;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,37 @@ pub enum JobResult {
     /// The aggregator node's part: whose contributions each round added (it learns no
     /// weight).
     Aggregator(AggregatorResult),
+    /// A split-learning client's outcome: its layers, the clients' layer share, its
+    /// losses and held-out accuracy (or, for inference, its predictions).
+    SplitClient(Box<SplitClientResult>),
+    /// The split-learning server's part: its layer share and what it served.
+    SplitServer(Box<SplitServerResult>),
+}
+
+/// A split-learning client's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitClientResult {
+    pub scheme: Scheme,
+    /// Its own layers and the clients' share of the server layer (training only).
+    pub model: Option<ClientModel>,
+    /// Mean training loss per epoch over this client's rows.
+    pub losses: Vec<f64>,
+    pub train_rows: usize,
+    /// Held-out rows (training) or query rows (inference).
+    pub rows: usize,
+    /// Accuracy on the held-out rows, or on the queries when they are labelled.
+    pub accuracy: Option<f64>,
+    pub predictions: Vec<usize>,
+}
+
+/// The split-learning server's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitServerResult {
+    pub scheme: Scheme,
+    /// The server's share of the dense layer (it never changes during training).
+    pub share: LayerShare,
+    /// Every turn it served: the client, the batch and row counts (all it learns).
+    pub turns: Vec<TurnLog>,
 }
 
 /// A member's outcome of federated averaging.
@@ -228,6 +261,24 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
         }
         JobResult::Aggregator(a) => {
             let _ = writeln!(s, "aggregator: added {} rounds of encrypted contributions", a.contributors.len());
+        }
+        JobResult::SplitClient(c) => {
+            let _ = writeln!(s, "split learning ({}): client with {} training rows", c.scheme.name(), c.train_rows);
+            for (e, l) in c.losses.iter().enumerate() {
+                let _ = writeln!(s, "  epoch {:>3}: mean training loss {l:.5}", e + 1);
+            }
+            match c.accuracy {
+                Some(a) => {
+                    let _ = writeln!(s, "accuracy on {} rows: {a:.4}", c.rows);
+                }
+                None => {
+                    let _ = writeln!(s, "{} predictions; first: {:?}", c.predictions.len(), c.predictions.iter().take(8).collect::<Vec<_>>());
+                }
+            }
+        }
+        JobResult::SplitServer(v) => {
+            let rows: usize = v.turns.iter().map(|t| t.rows).sum();
+            let _ = writeln!(s, "split-learning server ({}): served {} turns, {rows} rows in all", v.scheme.name(), v.turns.len());
         }
     }
     if let Some(c) = cmp {

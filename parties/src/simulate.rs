@@ -141,10 +141,28 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
             ));
         }
     }
-    let extra = dealer.is_some() || aggregator.is_some_and(|a| usize::from(a) == opts.parties);
+    let split_server = match job.spec.backend {
+        crate::job::Backend::SplitHe => Some(job.split()?.server),
+        _ => None,
+    };
+    if let Some(s) = split_server
+        && usize::from(s) > opts.parties
+    {
+        return Err(NodeError::Job {
+            path: opts.job.clone(),
+            msg: format!(
+                "the job names party {s} as its server; with --parties {0} it must be one of them (0..{0}) or party {0}",
+                opts.parties
+            ),
+        });
+    }
+    let extra = dealer.is_some()
+        || aggregator.is_some_and(|a| usize::from(a) == opts.parties)
+        || split_server.is_some_and(|s| usize::from(s) == opts.parties);
     for i in 0..opts.parties {
         let p = PartyId(i as u16);
         let needs = match &job.spec.infer {
+            _ if split_server == Some(p.0) => false,
             Some(inf) if job.spec.task == crate::job::Task::Infer => inf.model_owner == p.0 || inf.input_owner == p.0,
             _ => true,
         };
@@ -234,6 +252,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
     }
     let is_dealer = |r: &MemberReport| dealer == Some(r.party);
     let (result, comparison) = match job.spec.task {
+        _ if split_server.is_some() => crate::baseline::compare_split(&job, &reports)?,
         crate::job::Task::Train if job.spec.backend.is_fedavg() => crate::baseline::compare_fedavg(&job, &reports)?,
         crate::job::Task::Stats => {
             let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;

@@ -35,6 +35,7 @@ pub(crate) fn fail(e: impl Into<NodeError>) -> Failure {
     let reason = match &e {
         NodeError::Mpc(m) => m.to_string(),
         NodeError::Fed(f) => f.to_string(),
+        NodeError::Split(e @ consort_protocols::split::SplitError::Bad { .. }) => e.to_string(),
         _ => PROTOCOL.to_string(),
     };
     (e, reason)

@@ -41,4 +41,5 @@ pub mod fixed;
 pub mod learn;
 pub mod share;
 pub mod spdz;
+pub mod split;
 pub mod stats;

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod batch;
 pub mod bench;
 mod context;
 mod encoder;
@@ -38,6 +39,7 @@ mod ring;
 mod rotate;
 mod serialize;
 
+pub use batch::{BatchLayout, BatchLinear};
 pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};
 pub use encrypt::{Ciphertext, Decryptor, Encryptor};

@@ -45,6 +45,7 @@ mod bigint;
 mod cipher;
 mod error;
 mod keys;
+mod linear;
 mod packing;
 pub mod threshold;
 
@@ -54,4 +55,5 @@ pub use keys::{
     MIN_INSECURE_MODULUS_BITS, MIN_MODULUS_BITS, Plaintext, PublicKey, SecretKey, generate_keypair,
     generate_keypair_insecure_for_tests,
 };
+pub use linear::SignedPacking;
 pub use packing::{Packer, PackingSpec};

@@ -1,0 +1,187 @@
+//! Split learning with homomorphically encrypted activations (U-shaped: seed 000's
+//! system), in which the server never sees an activation, a gradient or its own
+//! layer's weight gradient in the clear.
+//!
+//! # Roles
+//! - **Clients** (data owners, e.g. hospitals) hold the inputs, the labels, their own
+//!   first layers ([`model::ClientNet`], candle: convolutions, LeakyReLU, max-pooling)
+//!   and the loss (softmax cross-entropy). Each client keeps its own first layers.
+//! - The **server** holds the middle dense layer (cut → classes). Its weights are kept
+//!   **additively shared**: W = S + C, where S is the server's share (drawn by the server
+//!   at the start, PyTorch-style) and C the clients' share (zero at the start).
+//!
+//! # One training step of a client (batch of n rows)
+//! 1. The client computes a = f(x) and sends Enc(a) under its own fresh key: CKKS
+//!    ([`consort_he::ckks::BatchLinear`], a chunk of rows per ciphertext) or Paillier
+//!    (one ciphertext per feature, the batch's rows packed in its slots).
+//! 2. The server returns Enc(a·S + b_S), computed homomorphically.
+//! 3. The client decrypts, adds a·C + b_C, and gets the logits z = a·W + b; it computes
+//!    the loss and g = ∂L/∂z.
+//! 4. The client sends Enc(g); the server returns Enc(g·Sᵀ); the client adds g·Cᵀ and has
+//!    ∂L/∂a = g·Wᵀ, which it back-propagates through its own layers (SGD).
+//! 5. The weight gradient aᵀg and the bias gradient Σg are computed by the client, which
+//!    knows a and g, and applied to the clients' share C. S never changes, so the
+//!    server has nothing to learn from an update.
+//!
+//! Clients train in turn (round-robin, one turn per client per epoch). At the end of its
+//! turn a client sends C to the next client directly (never through the server); after
+//! the last turn, to every client. Then each client scores its held-out rows through the
+//! server with the same encryption; `task = "infer"` does the same for new rows.
+//!
+//! # What each side learns, per step
+//! - **Server:** per request, the number of rows and the ciphertexts (CKKS: ⌈n/B⌉
+//!   ciphertexts at the top level, B = 4096/cut; Paillier: ⌈n/slots⌉·cut ciphertexts of
+//!   its client's key, then ⌈n/slots⌉·classes for the gradient), which client sends them
+//!   and when its turn ends; the clients' public key material (Galois keys / Paillier
+//!   modulus). It never holds a secret key, so under IND-CPA it learns nothing about a,
+//!   g, aᵀg or C. The test `protocols/tests/split.rs` records every message the server
+//!   receives and checks exactly this.
+//! - **A client:** its own data and layers; the logits z and ∂L/∂a of its own rows (the
+//!   point of split learning); the clients' share C, hence — because it can solve S from
+//!   a·S + b_S for its own a — the whole dense layer W. With several clients, C at the
+//!   start of a turn minus C at the end of its previous turn is the sum of the other
+//!   clients' updates to the layer in between (inherent to sequential split learning;
+//!   with two clients, the other client's update). Clients never see another's
+//!   activations, gradients or first layers.
+//!
+//! # Trust
+//! Semi-honest server and clients. A server that returns wrong ciphertexts corrupts the
+//! training but cannot learn more (it never sees a decryption); malformed ciphertexts,
+//! wrong counts or batch sizes are refused with the sender named.
+//!
+//! # Why the dense layer is on shares and not updated by the server
+//! Any server that applies ΔW itself learns it (it knows W before and after), and ΔW =
+//! aᵀg reveals activations when batches are small (Split Ways' leak). Computing ΔW under
+//! encryption needs ciphertext × ciphertext products (CKKS only) and still leaves the
+//! server decrypting nothing, i.e. the update must end on the clients' side anyway.
+
+pub mod cipher;
+pub mod client;
+pub mod model;
+pub mod msg;
+pub mod plain;
+pub mod server;
+pub mod spec;
+
+use consort_net::{NetError, PartyId};
+
+pub use client::{ClientModel, ClientOutcome, TurnCost, run_client, run_queries};
+pub use server::{TurnLog, run_query_server, run_server};
+pub use spec::{Holdout, Scheme, SplitModel, SplitSpec};
+
+use crate::learn::data::Rows;
+
+/// Why split learning stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Local training failed (this node's own fault).
+    #[error("local training: {0}")]
+    Tensor(String),
+    /// A peer sent something wrong (malformed, wrong count, wrong size).
+    #[error("{party} sent a bad {what}: {reason}")]
+    Bad { party: PartyId, what: &'static str, reason: String },
+    /// A reply could not be decrypted or decoded (mapped to the server by the caller).
+    #[error("bad reply: {0}")]
+    Reply(String),
+    /// This client's own values do not fit the encryption.
+    #[error("{0}")]
+    Range(String),
+    #[error("ckks: {0}")]
+    Ckks(#[from] consort_he::ckks::CkksError),
+    #[error("paillier: {0}")]
+    Paillier(#[from] consort_he::paillier::PaillierError),
+    /// Misuse by the caller (roster, model shapes).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl SplitError {
+    /// A reply that does not decrypt is the server's fault.
+    pub(crate) fn from_server(self, server: PartyId) -> SplitError {
+        match self {
+            SplitError::Reply(reason) => SplitError::Bad { party: server, what: "reply", reason },
+            other => other,
+        }
+    }
+}
+
+impl From<candle_core::Error> for SplitError {
+    fn from(e: candle_core::Error) -> Self {
+        SplitError::Tensor(e.to_string())
+    }
+}
+
+/// Runs CPU-heavy work on rayon and waits for it without blocking the async runtime.
+pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, SplitError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await.map_err(|_| SplitError::Usage("a compute task panicked".into()))
+}
+
+/// The protocol's step names (clients and server derive the same).
+pub(crate) mod steps {
+    use consort_net::StepId;
+
+    pub fn keys() -> StepId {
+        StepId::root("split").child("keys")
+    }
+
+    pub fn turn(epoch: usize, client: usize) -> StepId {
+        StepId::root("split").child("train").index(epoch as u64).index(client as u64)
+    }
+
+    pub fn handover(turn: usize) -> StepId {
+        StepId::root("split").child("handover").index(turn as u64)
+    }
+
+    pub fn eval(client: usize) -> StepId {
+        StepId::root("split").child("eval").index(client as u64)
+    }
+}
+
+/// The rows the client layers see: signals centred on their own mean (cnn1d) or pixels
+/// as they are, times `input_scale`.
+pub fn prepare(spec: &SplitSpec, rows: &Rows) -> Rows {
+    let mut x = Vec::with_capacity(rows.x.len());
+    for i in 0..rows.n() {
+        let r = rows.row(i);
+        let m = match spec.model {
+            SplitModel::Cnn1d => r.iter().sum::<f64>() / r.len().max(1) as f64,
+            SplitModel::Cnn2d => 0.0,
+        };
+        x.extend(r.iter().map(|v| (v - m) * spec.input_scale));
+    }
+    Rows { x, y: rows.y.clone(), d: rows.d }
+}
+
+/// Client `index`'s (train, test) rows, as the spec's `holdout` says.
+pub fn split_rows(spec: &SplitSpec, rows: &Rows, index: usize) -> (Rows, Rows) {
+    match spec.holdout {
+        Holdout::Random => rows.split(spec.test_fraction, spec.seed, index),
+        Holdout::Tail => {
+            let test = (rows.n() as f64 * spec.test_fraction).round() as usize;
+            let cut = rows.n() - test.min(rows.n());
+            let part = |a: usize, b: usize| Rows {
+                x: rows.x.get(a * rows.d..b * rows.d).unwrap_or(&[]).to_vec(),
+                y: rows.y.get(a..b).unwrap_or(&[]).to_vec(),
+                d: rows.d,
+            };
+            (part(0, cut), part(cut, rows.n()))
+        }
+    }
+}
+
+/// Checks labels against the classes, naming the first bad row.
+pub fn check_labels(spec: &SplitSpec, rows: &Rows) -> Result<(), String> {
+    for (i, y) in rows.y.iter().enumerate() {
+        if !(y.fract() == 0.0 && *y >= 0.0 && (*y as usize) < spec.classes) {
+            return Err(format!("row {}: label {y} is not a class in 0..{}", i + 1, spec.classes));
+        }
+    }
+    Ok(())
+}
