@@ -11,7 +11,7 @@ use super::cipher::ClientCipher;
 use super::model::{ClientNet, LayerShare, argmax, client_init, loss_and_grad, tensor};
 use super::msg::SplitMsg;
 use super::spec::SplitSpec;
-use super::{SplitError, offload, steps};
+use super::{SplitError, offload, patient_recv, steps};
 use crate::learn::data::{Rows, permutation};
 
 /// What a client keeps after training: its layers and the clients' share of the server
@@ -65,11 +65,6 @@ async fn work<R: Send + 'static>(
     Ok((st, r?))
 }
 
-async fn recv(t: &impl Transport, from: PartyId, step: &StepId) -> Result<SplitMsg, SplitError> {
-    let bytes = t.recv(from, step).await?;
-    Ok(SplitMsg::decode(from, step, &bytes)?)
-}
-
 /// The client side of one exchange: send `msg`, wait for the server's reply.
 async fn ask(
     t: &impl Transport,
@@ -77,12 +72,13 @@ async fn ask(
     step: &StepId,
     counter: &mut u64,
     msg: SplitMsg,
+    wait: std::time::Duration,
 ) -> Result<Vec<Vec<u8>>, SplitError> {
     let ask_step = step.index(*counter);
     let reply_step = step.index(*counter + 1);
     *counter += 2;
     t.send(server, &ask_step, msg.encode()).await?;
-    match recv(t, server, &reply_step).await? {
+    match patient_recv(t, server, &reply_step, wait).await? {
         SplitMsg::Logits { cts } | SplitMsg::InputGrad { cts } => Ok(cts),
         other => Err(SplitError::Bad { party: server, what: "reply", reason: format!("a {} message", other.kind()) }),
     }
@@ -108,7 +104,7 @@ async fn forward(
         Ok((a_graph, a, cts))
     })
     .await?;
-    let reply = ask(t, server, step, counter, SplitMsg::Forward { rows: n as u32, cts }).await?;
+    let reply = ask(t, server, step, counter, SplitMsg::Forward { rows: n as u32, cts }, wait(spec)).await?;
     work(st, move |st| {
         let mut z = st.cipher.decrypt_logits(&reply, n, c).map_err(|e| e.from_server(server))?;
         for (zi, own) in z.iter_mut().zip(st.share.apply(&a, n, d)) {
@@ -137,7 +133,7 @@ async fn train_step(
         Ok((loss, g, cts))
     })
     .await?;
-    let reply = ask(t, server, step, counter, SplitMsg::Backward { rows: n as u32, cts }).await?;
+    let reply = ask(t, server, step, counter, SplitMsg::Backward { rows: n as u32, cts }, wait(spec)).await?;
     work(st, move |st| {
         let mut da = st.cipher.decrypt_input_grads(&reply, n, d).map_err(|e| e.from_server(server))?;
         // ∂L/∂a = g·(S + C)ᵀ, computed before C moves, as autograd would.
@@ -176,7 +172,7 @@ pub async fn run_client<T: Transport>(
         let turn = epoch * k + index;
         if turn > 0 {
             let prev = clients.get((index + k - 1) % k).copied().unwrap_or(me);
-            st.share = receive_share(t, prev, &steps::handover(turn), turn, d, c).await?;
+            st.share = receive_share(t, prev, &steps::handover(turn), turn, &spec).await?;
         }
         let (started, before) = (std::time::Instant::now(), t.counters());
         let step = steps::turn(epoch, index);
@@ -212,7 +208,7 @@ pub async fn run_client<T: Transport>(
     let last = spec.epochs * k;
     let last_client = clients.last().copied().unwrap_or(me);
     if last_client != me {
-        st.share = receive_share(t, last_client, &steps::handover(last), last, d, c).await?;
+        st.share = receive_share(t, last_client, &steps::handover(last), last, &spec).await?;
     }
     let (st, predictions) = predict(t, server, &steps::eval(index), st, &test, &spec).await?;
     let right = predictions.iter().zip(&test.y).filter(|(p, y)| **p as f64 == **y).count();
@@ -234,10 +230,10 @@ async fn receive_share(
     from: PartyId,
     step: &StepId,
     turn: usize,
-    d: usize,
-    c: usize,
+    spec: &SplitSpec,
 ) -> Result<LayerShare, SplitError> {
-    match recv(t, from, step).await? {
+    let (d, c) = (spec.cut(), spec.classes);
+    match patient_recv(t, from, step, wait(spec)).await? {
         SplitMsg::Handover { turn: got, share }
             if got as usize == turn && share.w.len() == d * c && share.b.len() == c =>
         {
@@ -298,6 +294,10 @@ pub async fn run_queries<T: Transport>(
     let st = State { net, cipher, share: model.share };
     let (_, out) = predict(t, server, &steps::eval(index), st, &queries, &spec).await?;
     Ok(out)
+}
+
+fn wait(spec: &SplitSpec) -> std::time::Duration {
+    std::time::Duration::from_secs(spec.wait_secs)
 }
 
 fn gather(rows: &Rows, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {

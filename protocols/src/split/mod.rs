@@ -123,6 +123,27 @@ pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 's
     rx.await.map_err(|_| SplitError::Usage("a compute task panicked".into()))
 }
 
+/// Receives from `from`, riding out the transport's receive timeouts for up to `wait`:
+/// turns are sequential, so a client may wait for minutes while the others train.
+/// Failures (a lost peer, an abort) still end the wait at once.
+pub(crate) async fn patient_recv(
+    t: &impl consort_net::Transport,
+    from: PartyId,
+    step: &consort_net::StepId,
+    wait: std::time::Duration,
+) -> Result<msg::SplitMsg, SplitError> {
+    let started = std::time::Instant::now();
+    loop {
+        match t.recv(from, step).await {
+            Ok(bytes) => return Ok(msg::SplitMsg::decode(from, step, &bytes)?),
+            Err(NetError::Timeout { .. }) if started.elapsed() < wait => {
+                tracing::debug!(%from, step = step.as_str(), "still waiting");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The protocol's step names (clients and server derive the same).
 pub(crate) mod steps {
     use consort_net::StepId;

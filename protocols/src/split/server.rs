@@ -10,7 +10,7 @@ use super::cipher::ServerCipher;
 use super::model::LayerShare;
 use super::msg::SplitMsg;
 use super::spec::SplitSpec;
-use super::{SplitError, offload, steps};
+use super::{SplitError, offload, patient_recv, steps};
 
 /// What the server saw of one turn (all it learns: counts and sizes).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -22,11 +22,6 @@ pub struct TurnLog {
     pub rows: usize,
 }
 
-async fn recv(t: &impl Transport, from: PartyId, step: &StepId) -> Result<SplitMsg, SplitError> {
-    let bytes = t.recv(from, step).await?;
-    Ok(SplitMsg::decode(from, step, &bytes)?)
-}
-
 /// Receives every client's key material and prepares the share for each.
 async fn ciphers<T: Transport>(
     t: &T,
@@ -36,7 +31,7 @@ async fn ciphers<T: Transport>(
 ) -> Result<Vec<Arc<ServerCipher>>, SplitError> {
     let mut out = Vec::with_capacity(clients.len());
     for &c in clients {
-        let msg = recv(t, c, &steps::keys()).await?;
+        let msg = patient_recv(t, c, &steps::keys(), std::time::Duration::from_secs(spec.wait_secs)).await?;
         let (spec, share) = (Arc::clone(spec), Arc::clone(share));
         out.push(Arc::new(offload(move || ServerCipher::new(&spec, &share, c, msg)).await??));
     }
@@ -55,7 +50,7 @@ async fn serve<T: Transport>(
     let (mut counter, mut batches, mut rows) = (0u64, 0usize, 0usize);
     let bad = |reason: String| SplitError::Bad { party: client, what: "request", reason };
     loop {
-        let msg = recv(t, client, &step.index(counter)).await?;
+        let msg = patient_recv(t, client, &step.index(counter), std::time::Duration::from_secs(spec.wait_secs)).await?;
         let (n, cts, backward) = match msg {
             SplitMsg::TurnEnd => return Ok((batches, rows)),
             SplitMsg::Forward { rows, cts } => (rows as usize, cts, false),

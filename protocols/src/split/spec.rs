@@ -75,6 +75,9 @@ fn d_frac() -> u32 {
 fn d_scale() -> f64 {
     1.0
 }
+fn d_wait() -> u64 {
+    3600
+}
 
 /// `[split]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +115,11 @@ pub struct SplitSpec {
     /// Paillier fixed-point fraction bits of activations and weights (gradients get 8 more).
     #[serde(default = "d_frac")]
     pub frac_bits: u32,
+    /// How long a party waits for a peer that is connected but busy (a client waiting
+    /// for its turn while the others train, or for the server's answer behind other
+    /// clients' requests). A lost connection still fails at once.
+    #[serde(default = "d_wait")]
+    pub wait_secs: u64,
 }
 
 /// Largest |activation| the Paillier packing accepts (slots of 60 bits).
@@ -156,6 +164,9 @@ impl SplitSpec {
         }
         if self.key_bits < 2048 || self.key_bits % 8 != 0 {
             return Err(format!("key_bits {} must be a multiple of 8 and at least 2048", self.key_bits));
+        }
+        if self.wait_secs == 0 {
+            return Err("wait_secs must be positive".into());
         }
         if self.cut() > 4096 || self.classes.next_power_of_two() > self.cut().next_power_of_two() {
             return Err(format!("a cut of {} features cannot serve {} classes", self.cut(), self.classes));
