@@ -172,6 +172,10 @@ pub struct SimulateArgs {
     /// Key directory of a fedavg-paillier job (made by `consort keygen --parties N`).
     #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
+    /// Also keep every member's own result file here as party-<i>.json (created if
+    /// missing): e.g. the parts of a split model, for a later `task = "infer"` job.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
     #[command(flatten)]
     pub link: LinkArgs,
     /// Write the combined report here as JSON.

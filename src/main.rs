@@ -94,6 +94,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 timeout_secs: a.timeout,
                 show_logs: !a.quiet,
                 keys: a.keys.clone(),
+                results: a.results.clone(),
             };
             let report = simulate::simulate(&opts).await?;
             println!("job '{}': {} members, {:.3} s wall time\n", report.job, report.parties, report.wall_secs);

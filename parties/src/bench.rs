@@ -165,6 +165,7 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         timeout_secs: 120,
         show_logs: false,
         keys: None,
+        results: None,
     };
     let stats = simulate(&opts).await?;
 

@@ -34,6 +34,8 @@ pub struct SimulateOptions {
     pub show_logs: bool,
     /// The threshold key directory of a `fedavg-paillier` job.
     pub keys: Option<PathBuf>,
+    /// Where to keep each member's result file (`party-<i>.json`).
+    pub results: Option<PathBuf>,
 }
 
 /// Picks `n` free UDP ports on 127.0.0.1 (bound, noted, released).
@@ -241,6 +243,11 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
                 let text = crate::files::read_text(&path)?;
                 let r: MemberReport =
                     serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("invalid result: {e}")))?;
+                if let Some(keep) = &opts.results {
+                    std::fs::create_dir_all(keep)
+                        .map_err(|e| NodeError::file(keep, format!("cannot create the directory: {e}")))?;
+                    crate::files::write_result(&keep.join(format!("party-{i}.json")), text.as_bytes(), &[])?;
+                }
                 reports.push(r);
             }
             Ok(s) => failures.push(format!("party {i} failed ({s}): {reason}")),

@@ -137,7 +137,11 @@ impl BatchLayout {
     fn classes_padded(&self, c: usize) -> Result<usize> {
         let cp = c.max(1).next_power_of_two();
         if c == 0 || cp > self.dp {
-            return Err(CkksError::DimensionMismatch { what: "layer outputs (at most the padded inputs)", expected: self.dp, found: c });
+            return Err(CkksError::DimensionMismatch {
+                what: "layer outputs (at most the padded inputs)",
+                expected: self.dp,
+                found: c,
+            });
         }
         Ok(cp)
     }
@@ -192,14 +196,10 @@ impl BatchLinear {
             if nonzero { eval.encoder().encode(&v, level, scale).map(Some) } else { Ok(None) }
         };
         let dp = layout.dp;
-        let forward = (0..cp)
-            .into_par_iter()
-            .map(|t| encode(&|q| at((q + dp - t) % dp, q % cp)))
-            .collect::<Result<Vec<_>>>()?;
-        let backward = (0..cp)
-            .into_par_iter()
-            .map(|t| encode(&|q| at(q, (q + cp - t) % cp)))
-            .collect::<Result<Vec<_>>>()?;
+        let forward =
+            (0..cp).into_par_iter().map(|t| encode(&|q| at((q + dp - t) % dp, q % cp))).collect::<Result<Vec<_>>>()?;
+        let backward =
+            (0..cp).into_par_iter().map(|t| encode(&|q| at(q, (q + cp - t) % cp))).collect::<Result<Vec<_>>>()?;
         Ok(Self { layout, c, cp, level, forward, backward })
     }
 

@@ -72,6 +72,75 @@ pub enum PaillierError {
         /// Summands given to unpack.
         summands: u32,
     },
+    /// A signed packing slot width outside the accepted range.
+    #[error("signed packing: a slot of {slot_bits} bits is outside the accepted {min}..={max} bits")]
+    SlotWidthOutOfRange {
+        /// Bits per slot asked for.
+        slot_bits: u32,
+        /// Narrowest accepted slot.
+        min: u32,
+        /// Widest accepted slot.
+        max: u32,
+    },
+    /// A signed packing that does not fit the plaintext space of the key.
+    #[error(
+        "signed packing: {slots} slots of {slot_bits} bits need {needed} plaintext bits \
+         (slots × slot bits + 2) but the modulus has {modulus_bits} bits"
+    )]
+    PackingTooLarge {
+        /// Slots asked for.
+        slots: usize,
+        /// Bits per slot.
+        slot_bits: u32,
+        /// slots·slot_bits + 2.
+        needed: u64,
+        /// Bits of n.
+        modulus_bits: u32,
+    },
+    /// More values or slots than a signed packing has.
+    #[error("signed packing: {found} {what} but the packing has {slots} slots")]
+    TooManySlots {
+        /// "values to pack" or "slots to unpack".
+        what: &'static str,
+        /// Number asked for.
+        found: usize,
+        /// Slots of the packing.
+        slots: usize,
+    },
+    /// An integer to pack does not fit a signed slot.
+    #[error(
+        "signed packing: value {value} at index {index} is out of range: {slot_bits}-bit slots hold [-{max}, {max}]"
+    )]
+    SlotValueOutOfRange {
+        /// Position of the value in the input.
+        index: usize,
+        /// The value.
+        value: i128,
+        /// Bits per slot.
+        slot_bits: u32,
+        /// 2^{slot_bits−1} − 1.
+        max: i128,
+    },
+    /// A decoded signed slot is −2^{slot_bits−1}: a result slot left its range.
+    #[error("signed packing: slot overflow detected on unpack: slot {index} reached -2^({slot_bits}-1)")]
+    SignedSlotOverflow {
+        /// The slot.
+        index: usize,
+        /// Bits per slot.
+        slot_bits: u32,
+    },
+    /// The decoded value does not end after the unpacked slots: a slot (or the whole
+    /// packing) left its range.
+    #[error(
+        "signed packing: slot overflow detected on unpack: nonzero data above the {count} unpacked \
+         {slot_bits}-bit slots"
+    )]
+    SignedPackingOverflow {
+        /// Slots unpacked.
+        count: usize,
+        /// Bits per slot.
+        slot_bits: u32,
+    },
     /// Two inputs that must have the same length do not.
     #[error("length mismatch: {what}: expected {expected}, found {found}")]
     LengthMismatch {
