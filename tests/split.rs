@@ -87,7 +87,7 @@ fn ckks_split_learning_matches_plaintext_then_answers_queries() {
     let model: ClientModel = serde_json::from_value(part["result"]["model"].clone()).unwrap();
     let s: LayerShare = serde_json::from_value(server["result"]["share"].clone()).unwrap();
     let mut spec: SplitSpec = toml::from_str(
-        &std::fs::read_to_string(&infer).unwrap().split("[split]").nth(1).unwrap().split("[inputs]").next().unwrap(),
+        std::fs::read_to_string(&infer).unwrap().split("[split]").nth(1).unwrap().split("[inputs]").next().unwrap(),
     )
     .unwrap();
     spec.validate().unwrap();
@@ -109,8 +109,8 @@ fn paillier_split_learning_matches_plaintext_on_the_mitbih_beats() {
     let tmp = tempfile::tempdir().unwrap();
     let edits = [
         ("scheme = \"ckks\"", "scheme = \"paillier\""),
-        ("epochs = 10", "epochs = 1"),
-        ("batch_size = 8", "batch_size = 25"),
+        ("epochs = 150", "epochs = 1"),
+        ("batch_size = 5", "batch_size = 25"),
     ];
     let path = job(tmp.path(), "split-mitbih-ckks.toml", "mitbih-paillier.toml", &edits);
     let (o, r) = simulate(tmp.path(), &path, 2, &["--timeout", "60"]);
@@ -132,11 +132,16 @@ fn a_bad_label_stops_every_party_naming_the_file_and_row() {
     std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
     let path = job(tmp.path(), "split-ecg-ckks.toml", "bad.toml", &[]);
     let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replace(&format!("{}/examples/data/ecg/member-1.csv", repo().display()), &bad.display().to_string());
+    let text =
+        text.replace(&format!("{}/examples/data/ecg/member-1.csv", repo().display()), &bad.display().to_string());
     std::fs::write(&path, text).unwrap();
     let (o, _) = simulate(tmp.path(), &path, 3, &[]);
     assert_eq!(o.code, Some(1));
-    assert!(o.stderr.contains("member-1-bad.csv") && o.stderr.contains("row 5: label 7 is not a class in 0..3"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("member-1-bad.csv") && o.stderr.contains("row 5: label 7 is not a class in 0..3"),
+        "{}",
+        o.stderr
+    );
     for i in [0, 2, 3] {
         assert!(o.stderr.contains(&format!("party {i} failed")), "party {i} did not stop:\n{}", o.stderr);
     }

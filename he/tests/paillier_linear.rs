@@ -180,6 +180,9 @@ mod paillier_linear {
                 (0..batch).map(|i| (0..d_out).map(|k| i128::from(w[j * d_out + k]) * g[k][i]).sum()).collect();
             assert_eq!(decrypt_packed(sk, &packing, b, batch), expected, "feature {j}");
         }
+        // Inverting the inputs once gives the same group element as one inversion per output.
+        let row: Vec<i64> = w[..d_out].to_vec();
+        assert_eq!(back[0], pk.linear_combination(&gcts, &row).unwrap());
     }
 
     /// A 256-wide forward layer (bucket accumulation) and a matrix_vector with more outputs
@@ -322,7 +325,7 @@ mod paillier_linear {
             "signed packing: slot overflow detected on unpack: nonzero data above the 4 unpacked 16-bit slots"
         );
         // The top slot goes below -2^15.
-        let negated = sk.decrypt(&pk.linear_combination(&[ct.clone()], &[-3]).unwrap());
+        let negated = sk.decrypt(&pk.linear_combination(std::slice::from_ref(&ct), &[-3]).unwrap());
         assert!(matches!(
             packing.unpack(pk, &negated, 4),
             Err(PaillierError::SignedPackingOverflow { count: 4, slot_bits: 16 })

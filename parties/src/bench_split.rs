@@ -91,7 +91,12 @@ async fn one(spec: SplitSpec, data: &[(Rows, Rows)]) -> Result<(f64, u64, f64), 
 }
 
 /// Runs the benchmark and returns the rows.
-pub async fn run(dir: &Path, datasets: &[String], schemes: &[Scheme], epochs: usize) -> Result<Vec<SplitBenchRow>, NodeError> {
+pub async fn run(
+    dir: &Path,
+    datasets: &[String],
+    schemes: &[Scheme],
+    epochs: usize,
+) -> Result<Vec<SplitBenchRow>, NodeError> {
     let mut rows = Vec::new();
     for name in datasets {
         for &scheme in schemes {

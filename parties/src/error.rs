@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use consort_net::NetError;
 use consort_protocols::fedavg::FedError;
-use consort_protocols::split::SplitError;
 use consort_protocols::spdz::MpcError;
+use consort_protocols::split::SplitError;
 use consort_protocols::stats::StatsError;
 
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,9 @@ impl Job {
     pub fn model_for(&self, party: PartyId) -> Result<PathBuf, NodeError> {
         let key = party.dns_name();
         let p = self.spec.models.get(&key).ok_or_else(|| {
-            self.err(format!("no model for {party} (add `{key} = \"result.json\"` under [models]: its training result)"))
+            self.err(format!(
+                "no model for {party} (add `{key} = \"result.json\"` under [models]: its training result)"
+            ))
         })?;
         Ok(if p.is_absolute() { p.clone() } else { self.path.parent().unwrap_or(Path::new("")).join(p) })
     }

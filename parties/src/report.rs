@@ -272,13 +272,23 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
                     let _ = writeln!(s, "accuracy on {} rows: {a:.4}", c.rows);
                 }
                 None => {
-                    let _ = writeln!(s, "{} predictions; first: {:?}", c.predictions.len(), c.predictions.iter().take(8).collect::<Vec<_>>());
+                    let _ = writeln!(
+                        s,
+                        "{} predictions; first: {:?}",
+                        c.predictions.len(),
+                        c.predictions.iter().take(8).collect::<Vec<_>>()
+                    );
                 }
             }
         }
         JobResult::SplitServer(v) => {
             let rows: usize = v.turns.iter().map(|t| t.rows).sum();
-            let _ = writeln!(s, "split-learning server ({}): served {} turns, {rows} rows in all", v.scheme.name(), v.turns.len());
+            let _ = writeln!(
+                s,
+                "split-learning server ({}): served {} turns, {rows} rows in all",
+                v.scheme.name(),
+                v.turns.len()
+            );
         }
     }
     if let Some(c) = cmp {

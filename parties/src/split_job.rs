@@ -9,7 +9,7 @@ use consort_net::{PartyId, Transport};
 use consort_protocols::learn::data::Rows;
 use consort_protocols::split::model::{LayerShare, server_init};
 use consort_protocols::split::{
-    ClientModel, SplitSpec, check_labels, prepare, split_rows, run_client, run_queries, run_query_server, run_server,
+    ClientModel, SplitSpec, check_labels, prepare, run_client, run_queries, run_query_server, run_server, split_rows,
 };
 use tracing::info;
 
@@ -53,7 +53,10 @@ async fn rows(path: &Path, spec: &SplitSpec, labelled: bool) -> Result<Rows, Fai
 
 /// Whether the query file has the label column (then the client also reports accuracy).
 fn has_label(path: &Path, label: &str) -> bool {
-    csv::Reader::from_path(path).ok().and_then(|mut r| r.headers().ok().map(|h| h.iter().any(|c| c == label))).unwrap_or(false)
+    csv::Reader::from_path(path)
+        .ok()
+        .and_then(|mut r| r.headers().ok().map(|h| h.iter().any(|c| c == label)))
+        .unwrap_or(false)
 }
 
 /// Loads a trained part from a result file of a training run.
@@ -66,7 +69,9 @@ fn load_result(path: &Path) -> Result<JobResult, NodeError> {
 
 fn client_model(path: &Path) -> Result<ClientModel, NodeError> {
     match load_result(path)? {
-        JobResult::SplitClient(c) => c.model.ok_or_else(|| NodeError::file(path, "this result holds no model (an inference run?)".into())),
+        JobResult::SplitClient(c) => {
+            c.model.ok_or_else(|| NodeError::file(path, "this result holds no model (an inference run?)".into()))
+        }
         _ => Err(NodeError::file(path, "not a split-learning client's training result".into())),
     }
 }
@@ -79,7 +84,12 @@ fn server_share(path: &Path) -> Result<LayerShare, NodeError> {
 }
 
 /// Runs this node's part.
-pub async fn run<T: Transport>(t: &T, job: &Job, roster: &[PartyId], input: Option<&Path>) -> Result<JobResult, Failure> {
+pub async fn run<T: Transport>(
+    t: &T,
+    job: &Job,
+    roster: &[PartyId],
+    input: Option<&Path>,
+) -> Result<JobResult, Failure> {
     let spec = Arc::new(job.split().map_err(fail)?.clone());
     let (server, clients) = roles(job, roster).map_err(fail)?;
     let me = t.me();
@@ -93,7 +103,10 @@ pub async fn run<T: Transport>(t: &T, job: &Job, roster: &[PartyId], input: Opti
             LayerShare { w, b }
         };
         if share.w.len() != spec.cut() * spec.classes || share.b.len() != spec.classes {
-            return Err(fail(NodeError::Job { path: job.path.clone(), msg: format!("the server's model is not {}×{}", spec.cut(), spec.classes) }));
+            return Err(fail(NodeError::Job {
+                path: job.path.clone(),
+                msg: format!("the server's model is not {}×{}", spec.cut(), spec.classes),
+            }));
         }
         info!(clients = clients.len(), scheme = spec.scheme.name(), "serving the split model's middle layer");
         let turns = if infer {

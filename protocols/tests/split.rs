@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use consort_net::{MemoryNetwork, MemoryTransport, PartyId, Verdict};
 use consort_protocols::learn::data::Rows;
-use consort_protocols::split::model::{ClientNet, client_init, server_init, tensor, LayerShare};
+use consort_protocols::split::model::{ClientNet, LayerShare, client_init, server_init, tensor};
 use consort_protocols::split::msg::SplitMsg;
 use consort_protocols::split::plain::twin;
 use consort_protocols::split::{ClientOutcome, SplitError, SplitSpec, TurnLog, prepare, run_client, run_server};
@@ -36,10 +36,12 @@ fn spec(scheme: &str, epochs: usize) -> SplitSpec {
 
 /// Each client's prepared (train, test) rows.
 fn data(s: &SplitSpec, clients: usize, max: usize) -> Vec<(Rows, Rows)> {
-    (0..clients).map(|k| {
-        let (tr, te) = ecg(k, max).split(s.test_fraction, s.seed, k);
-        (prepare(s, &tr), prepare(s, &te))
-    }).collect()
+    (0..clients)
+        .map(|k| {
+            let (tr, te) = ecg(k, max).split(s.test_fraction, s.seed, k);
+            (prepare(s, &tr), prepare(s, &te))
+        })
+        .collect()
 }
 
 struct Run {
@@ -55,7 +57,9 @@ async fn run(s: &SplitSpec, data: &[(Rows, Rows)], nets: Vec<MemoryTransport>) -
     let mut tasks = Vec::new();
     for (t, (tr, te)) in nets.iter().cloned().zip(data.iter().cloned()) {
         let (spec, clients) = (Arc::clone(&spec), clients.clone());
-        tasks.push(tokio::spawn(async move { run_client(&t, spec, server, &clients, Arc::new(tr), Arc::new(te)).await }));
+        tasks.push(tokio::spawn(
+            async move { run_client(&t, spec, server, &clients, Arc::new(tr), Arc::new(te)).await },
+        ));
     }
     let (t, sp, cl) = (nets[k].clone(), Arc::clone(&spec), clients.clone());
     let srv = tokio::spawn(async move {
@@ -97,7 +101,17 @@ async fn ckks_three_clients_match_plaintext_split_learning() {
     let order: Vec<(Option<usize>, u16)> = log.iter().map(|l| (l.epoch, l.client)).collect();
     assert_eq!(
         order,
-        [(Some(0), 0), (Some(0), 1), (Some(0), 2), (Some(1), 0), (Some(1), 1), (Some(1), 2), (None, 0), (None, 1), (None, 2)]
+        [
+            (Some(0), 0),
+            (Some(0), 1),
+            (Some(0), 2),
+            (Some(1), 0),
+            (Some(1), 1),
+            (Some(1), 2),
+            (None, 0),
+            (None, 1),
+            (None, 2)
+        ]
     );
     for l in &log {
         let (tr, te) = &d[l.client as usize];
@@ -126,7 +140,11 @@ fn recording(n: u16, to: Option<PartyId>) -> (Vec<MemoryTransport>, Seen) {
     let nets = MemoryNetwork::new(n)
         .hook(move |e| {
             if to.is_none_or(|p| p == e.to) {
-                s2.lock().unwrap().push((e.from, format!("{}->{}:{}", e.from, e.to, e.step.as_str()), e.payload.clone()));
+                s2.lock().unwrap().push((
+                    e.from,
+                    format!("{}->{}:{}", e.from, e.to, e.step.as_str()),
+                    e.payload.clone(),
+                ));
             }
             Verdict::Deliver
         })
@@ -225,7 +243,9 @@ async fn the_layer_share_goes_from_client_to_client_only() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|(from, _, p)| matches!(SplitMsg::decode(*from, &consort_net::StepId::root("x"), p), Ok(SplitMsg::Handover { .. })))
+        .filter(|(from, _, p)| {
+            matches!(SplitMsg::decode(*from, &consort_net::StepId::root("x"), p), Ok(SplitMsg::Handover { .. }))
+        })
         .map(|(_, step, _)| step.clone())
         .collect();
     // Turns 1..6 in order, then the final share to the two other clients.

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use consort_he::ckks::Ciphertext as CkksCiphertext;
 use consort_he::ckks::{
     BatchLayout, BatchLinear, CkksContext, CkksParams, Decryptor, Encryptor, Evaluator, GaloisKeys, KeyGenerator,
     Preset,
 };
-use consort_he::ckks::Ciphertext as CkksCiphertext;
 use consort_he::paillier::{self, Plaintext, PublicKey, RandomizerPool, SecretKey, SignedPacking};
 use consort_net::PartyId;
 use rayon::prelude::*;
@@ -116,7 +116,9 @@ impl ClientCipher {
             ClientCipher::Plain => Ok(vec![f64_bytes(a)]),
             ClientCipher::Ckks(c) => c.encrypt(&c.layout.encode_rows(a, n)?),
             ClientCipher::Paillier(p) => {
-                if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| !(v.abs() < PAILLIER_MAX_ACTIVATION)) {
+                if let Some((i, v)) =
+                    a.iter().enumerate().find(|(_, v)| v.is_nan() || v.abs() >= PAILLIER_MAX_ACTIVATION)
+                {
                     return Err(SplitError::Range(format!(
                         "activation {v} (row {}, feature {}) is beyond the Paillier packing's ±{PAILLIER_MAX_ACTIVATION}",
                         i / d.max(1) + 1,
@@ -287,7 +289,9 @@ impl ServerCipher {
                 let gks = GaloisKeys::from_bytes(&ctx, galois).map_err(|e| bad(e.to_string()))?;
                 let eval = Evaluator::new(&ctx);
                 let steps = BatchLinear::rotation_steps(&ctx, d, c)?;
-                if let Some(s) = steps.iter().find(|s| !gks.contains_element(consort_he::ckks::galois_element(ctx.degree(), **s))) {
+                if let Some(s) =
+                    steps.iter().find(|s| !gks.contains_element(consort_he::ckks::galois_element(ctx.degree(), **s)))
+                {
                     return Err(bad(format!("no Galois key for rotation step {s}")));
                 }
                 let layer = BatchLinear::new(&eval, &share.w, d, c, ctx.max_level())?;
@@ -310,7 +314,7 @@ impl ServerCipher {
                 let rows = SignedPacking::max_slots(&pk, SLOT_BITS);
                 let packing = SignedPacking::new(&pk, SLOT_BITS, rows)?;
                 let f = spec.frac_bits;
-                if let Some(w) = share.w.iter().chain(&share.b).find(|w| !(w.abs() < 1.0)) {
+                if let Some(w) = share.w.iter().chain(&share.b).find(|w| w.is_nan() || w.abs() >= 1.0) {
                     return Err(SplitError::Usage(format!("the server's weight {w} is beyond ±1")));
                 }
                 let w = share.w.iter().map(|x| fixed(*x, f) as i64).collect();
@@ -392,7 +396,11 @@ impl CkksServer {
             .map(|(i, b)| {
                 let ct = CkksCiphertext::from_bytes(&self.ctx, b).map_err(|e| format!("ciphertext {i}: {e}"))?;
                 if ct.level() != self.ctx.max_level() || ct.size() != 2 {
-                    return Err(format!("ciphertext {i} is not a fresh encryption (level {}, size {})", ct.level(), ct.size()));
+                    return Err(format!(
+                        "ciphertext {i} is not a fresh encryption (level {}, size {})",
+                        ct.level(),
+                        ct.size()
+                    ));
                 }
                 Ok(ct)
             })

@@ -6,7 +6,6 @@ use candle_core::Tensor;
 use consort_net::{PartyId, StepId, Transport};
 use tracing::{debug, info};
 
-
 use super::cipher::ClientCipher;
 use super::model::{ClientNet, LayerShare, argmax, client_init, loss_and_grad, tensor};
 use super::msg::SplitMsg;
@@ -93,10 +92,10 @@ async fn forward(
     counter: &mut u64,
     st: State,
     x: Vec<f64>,
-    n: usize,
     spec: &SplitSpec,
 ) -> Result<(State, (Tensor, Vec<f64>, Vec<f64>)), SplitError> {
     let (d, c) = (spec.cut(), spec.classes);
+    let n = x.len() / spec.features.len().max(1);
     let (st, (a_graph, a, cts)) = work(st, move |st| {
         let a_graph = st.net.forward(&tensor(&x, n, x.len() / n.max(1))?)?;
         let a = a_graph.flatten_all()?.to_vec1::<f64>()?;
@@ -106,7 +105,7 @@ async fn forward(
     .await?;
     let reply = ask(t, server, step, counter, SplitMsg::Forward { rows: n as u32, cts }, wait(spec)).await?;
     work(st, move |st| {
-        let mut z = st.cipher.decrypt_logits(&reply, n, c).map_err(|e| e.from_server(server))?;
+        let mut z = st.cipher.decrypt_logits(&reply, n, c).map_err(|e| e.blame_server(server))?;
         for (zi, own) in z.iter_mut().zip(st.share.apply(&a, n, d)) {
             *zi += own;
         }
@@ -126,7 +125,7 @@ async fn train_step(
     spec: &SplitSpec,
 ) -> Result<(State, f64), SplitError> {
     let (n, d, c, lr) = (y.len(), spec.cut(), spec.classes, spec.learning_rate);
-    let (st, (a_graph, a, z)) = forward(t, server, step, counter, st, x, n, spec).await?;
+    let (st, (a_graph, a, z)) = forward(t, server, step, counter, st, x, spec).await?;
     let (st, (loss, g, cts)) = work(st, move |st| {
         let (loss, g) = loss_and_grad(&z, &y, n, c)?;
         let cts = st.cipher.encrypt_grads(&g, n, c)?;
@@ -135,7 +134,7 @@ async fn train_step(
     .await?;
     let reply = ask(t, server, step, counter, SplitMsg::Backward { rows: n as u32, cts }, wait(spec)).await?;
     work(st, move |st| {
-        let mut da = st.cipher.decrypt_input_grads(&reply, n, d).map_err(|e| e.from_server(server))?;
+        let mut da = st.cipher.decrypt_input_grads(&reply, n, d).map_err(|e| e.blame_server(server))?;
         // ∂L/∂a = g·(S + C)ᵀ, computed before C moves, as autograd would.
         for (v, own) in da.iter_mut().zip(st.share.back(&g, n, d)) {
             *v += own;
@@ -262,7 +261,7 @@ async fn predict(
     let idx: Vec<usize> = (0..rows.n()).collect();
     for batch in idx.chunks(spec.batch_size) {
         let (x, _) = gather(rows, batch);
-        let (s, (_, _, z)) = forward(t, server, step, &mut counter, st, x, batch.len(), spec).await?;
+        let (s, (_, _, z)) = forward(t, server, step, &mut counter, st, x, spec).await?;
         st = s;
         out.extend(argmax(&z, spec.classes));
     }

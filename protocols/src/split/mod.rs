@@ -100,7 +100,7 @@ pub enum SplitError {
 
 impl SplitError {
     /// A reply that does not decrypt is the server's fault.
-    pub(crate) fn from_server(self, server: PartyId) -> SplitError {
+    pub(crate) fn blame_server(self, server: PartyId) -> SplitError {
         match self {
             SplitError::Reply(reason) => SplitError::Bad { party: server, what: "reply", reason },
             other => other,

@@ -153,7 +153,8 @@ impl LayerShare {
         for i in 0..n {
             let row = a.get(i * d..(i + 1) * d).unwrap_or(&[]);
             for k in 0..c {
-                let dot: f64 = row.iter().enumerate().map(|(j, x)| x * self.w.get(j * c + k).copied().unwrap_or(0.0)).sum();
+                let dot: f64 =
+                    row.iter().enumerate().map(|(j, x)| x * self.w.get(j * c + k).copied().unwrap_or(0.0)).sum();
                 out.push(dot + self.b.get(k).copied().unwrap_or(0.0));
             }
         }
@@ -167,7 +168,9 @@ impl LayerShare {
         for i in 0..n {
             let row = g.get(i * c..(i + 1) * c).unwrap_or(&[]);
             for j in 0..d {
-                out.push(row.iter().enumerate().map(|(k, gk)| gk * self.w.get(j * c + k).copied().unwrap_or(0.0)).sum());
+                out.push(
+                    row.iter().enumerate().map(|(k, gk)| gk * self.w.get(j * c + k).copied().unwrap_or(0.0)).sum(),
+                );
             }
         }
         out

@@ -43,7 +43,8 @@ pub fn twin(spec: &SplitSpec, data: &[(Rows, Rows)]) -> candle_core::Result<Twin
             for batch in order.chunks(spec.batch_size) {
                 let (x, y) = pick(train, batch);
                 let z = logits(net, &tensor(&x, batch.len(), train.d)?)?;
-                let labels = Tensor::from_slice(&y, y.len(), &candle_core::Device::Cpu)?.to_dtype(candle_core::DType::U32)?;
+                let labels =
+                    Tensor::from_slice(&y, y.len(), &candle_core::Device::Cpu)?.to_dtype(candle_core::DType::U32)?;
                 let loss = candle_nn::loss::cross_entropy(&z, &labels)?;
                 total += loss.to_scalar::<f64>()? * batch.len() as f64;
                 sgd.backward_step(&loss)?;

@@ -55,13 +55,19 @@ async fn serve<T: Transport>(
             SplitMsg::TurnEnd => return Ok((batches, rows)),
             SplitMsg::Forward { rows, cts } => (rows as usize, cts, false),
             SplitMsg::Backward { rows, cts } if training => (rows as usize, cts, true),
-            other => return Err(bad(format!("a {} message where a forward request or the turn's end was due", other.kind()))),
+            other => {
+                return Err(bad(format!(
+                    "a {} message where a forward request or the turn's end was due",
+                    other.kind()
+                )));
+            }
         };
         if n == 0 || n > spec.batch_size {
             return Err(bad(format!("a batch of {n} rows; the job's batches have 1..={}", spec.batch_size)));
         }
         let c = Arc::clone(cipher);
-        let reply = offload(move || if backward { c.backward(client, n, &cts) } else { c.forward(client, n, &cts) }).await??;
+        let reply =
+            offload(move || if backward { c.backward(client, n, &cts) } else { c.forward(client, n, &cts) }).await??;
         let reply = if backward { SplitMsg::InputGrad { cts: reply } } else { SplitMsg::Logits { cts: reply } };
         t.send(client, &step.index(counter + 1), reply.encode()).await?;
         counter += 2;

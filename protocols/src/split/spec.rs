@@ -133,7 +133,7 @@ impl SplitSpec {
             return Err(format!("the label '{}' is also listed as a feature", self.label));
         }
         match self.model {
-            SplitModel::Cnn1d if self.features.len() < 16 || self.features.len() % 4 != 0 => {
+            SplitModel::Cnn1d if self.features.len() < 16 || !self.features.len().is_multiple_of(4) => {
                 return Err(format!(
                     "cnn1d needs a signal whose length is a multiple of 4 and at least 16, got {}",
                     self.features.len()
@@ -162,7 +162,7 @@ impl SplitSpec {
         if !(8..=20).contains(&self.frac_bits) {
             return Err(format!("frac_bits {} is not in 8..=20", self.frac_bits));
         }
-        if self.key_bits < 2048 || self.key_bits % 8 != 0 {
+        if self.key_bits < 2048 || !self.key_bits.is_multiple_of(8) {
             return Err(format!("key_bits {} must be a multiple of 8 and at least 2048", self.key_bits));
         }
         if self.wait_secs == 0 {
