@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 /// Each member runs a party node beside its own data; the nodes talk over QUIC with
 /// mutual TLS and compute joint results (pooled statistics; secure training and
 /// inference on shares with a dealer; federated averaging with a threshold-Paillier
-/// encrypted or secret-shared sum) without any member seeing another's records. Logs go
+/// encrypted or secret-shared sum; split learning with CKKS- or Paillier-encrypted
+/// activations) without any member seeing another's records. Logs go
 /// to stderr (set RUST_LOG, e.g. RUST_LOG=debug); results are JSON.
 const EXAMPLES: &str = "Examples:
   consort simulate --parties 3 --job examples/jobs/stats.toml         # a whole job here
@@ -20,7 +21,8 @@ const EXAMPLES: &str = "Examples:
   consort run --node consortium/party-0.toml --job examples/jobs/stats.toml --out result.json
   consort bench net                                                   # QUIC, stats job
   consort bench paillier                                              # Paillier, a FedAvg round
-  consort bench split                                                 # split learning, HE at the cut";
+  consort simulate --parties 3 --job examples/jobs/split-ecg-ckks.toml  # split learning
+  consort bench split                                                 # split learning costs";
 
 #[derive(Parser, Debug)]
 #[command(name = "consort", version, propagate_version = true, max_term_width = 100, after_help = EXAMPLES)]
@@ -44,8 +46,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
     ///
-    /// An spdz job's dealer, and a fedavg-paillier job's aggregator when it is not a
-    /// member, run as one more process (party N). Training jobs also run the plaintext
+    /// An spdz job's dealer, a fedavg-paillier job's aggregator when it is not a
+    /// member, and a split-he job's server when it is party N, run as one more process. Training jobs also run the plaintext
     /// twin (same seed, split and hyper-parameters) and print both accuracies.
     Simulate(SimulateArgs),
     /// Deal a threshold Paillier key for federated averaging (trusted-dealer ceremony).
