@@ -10,7 +10,7 @@ use super::cipher::ClientCipher;
 use super::model::{ClientNet, LayerShare, argmax, client_init, loss_and_grad, tensor};
 use super::msg::SplitMsg;
 use super::spec::SplitSpec;
-use super::{SplitError, offload, patient_recv, steps};
+use super::{SplitError, gather, offload, patient_recv, steps};
 use crate::learn::data::{Rows, permutation};
 
 /// What a client keeps after training: its layers and the clients' share of the server
@@ -297,14 +297,4 @@ pub async fn run_queries<T: Transport>(
 
 fn wait(spec: &SplitSpec) -> std::time::Duration {
     std::time::Duration::from_secs(spec.wait_secs)
-}
-
-fn gather(rows: &Rows, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
-    let mut x = Vec::with_capacity(idx.len() * rows.d);
-    let mut y = Vec::with_capacity(idx.len());
-    for &i in idx {
-        x.extend_from_slice(rows.row(i));
-        y.push(rows.y.get(i).copied().unwrap_or(0.0));
-    }
-    (x, y)
 }

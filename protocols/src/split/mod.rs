@@ -197,6 +197,17 @@ pub fn split_rows(spec: &SplitSpec, rows: &Rows, index: usize) -> (Rows, Rows) {
     }
 }
 
+/// The features (row-major) and labels of the rows `idx`: one batch.
+pub(crate) fn gather(rows: &Rows, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let mut x = Vec::with_capacity(idx.len() * rows.d);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(rows.row(i));
+        y.push(rows.y.get(i).copied().unwrap_or(0.0));
+    }
+    (x, y)
+}
+
 /// Checks labels against the classes, naming the first bad row.
 pub fn check_labels(spec: &SplitSpec, rows: &Rows) -> Result<(), String> {
     for (i, y) in rows.y.iter().enumerate() {

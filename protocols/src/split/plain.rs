@@ -5,6 +5,7 @@
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
+use super::gather;
 use super::model::{ClientNet, argmax, client_init, server_init, tensor};
 use super::spec::SplitSpec;
 use crate::learn::data::{Rows, permutation};
@@ -41,7 +42,7 @@ pub fn twin(spec: &SplitSpec, data: &[(Rows, Rows)]) -> candle_core::Result<Twin
             let order = permutation(train.n(), spec.seed, 0x5b17 + epoch as u64, i as u64);
             let mut total = 0.0;
             for batch in order.chunks(spec.batch_size) {
-                let (x, y) = pick(train, batch);
+                let (x, y) = gather(train, batch);
                 let z = logits(net, &tensor(&x, batch.len(), train.d)?)?;
                 let labels =
                     Tensor::from_slice(&y, y.len(), &candle_core::Device::Cpu)?.to_dtype(candle_core::DType::U32)?;
@@ -69,14 +70,4 @@ pub fn twin(spec: &SplitSpec, data: &[(Rows, Rows)]) -> candle_core::Result<Twin
         predictions.push(p);
     }
     Ok(TwinOutcome { test_accuracy, predictions, losses })
-}
-
-fn pick(rows: &Rows, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
-    let mut x = Vec::with_capacity(idx.len() * rows.d);
-    let mut y = Vec::with_capacity(idx.len());
-    for &i in idx {
-        x.extend_from_slice(rows.row(i));
-        y.push(rows.y.get(i).copied().unwrap_or(0.0));
-    }
-    (x, y)
 }

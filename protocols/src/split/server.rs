@@ -86,17 +86,37 @@ pub async fn run_server<T: Transport>(
     share: LayerShare,
     clients: &[PartyId],
 ) -> Result<Vec<TurnLog>, SplitError> {
+    serve_all(t, &spec, share, clients, spec.epochs).await
+}
+
+/// Serves the clients' queries with a trained share (`task = "infer"`): no training turns.
+pub async fn run_query_server<T: Transport>(
+    t: &T,
+    spec: Arc<SplitSpec>,
+    share: LayerShare,
+    clients: &[PartyId],
+) -> Result<Vec<TurnLog>, SplitError> {
+    serve_all(t, &spec, share, clients, 0).await
+}
+
+async fn serve_all<T: Transport>(
+    t: &T,
+    spec: &Arc<SplitSpec>,
+    share: LayerShare,
+    clients: &[PartyId],
+    epochs: usize,
+) -> Result<Vec<TurnLog>, SplitError> {
     let share = Arc::new(share);
-    let ciphers = ciphers(t, &spec, &share, clients).await?;
+    let ciphers = ciphers(t, spec, &share, clients).await?;
     let mut log = Vec::new();
-    for epoch in 0..spec.epochs {
+    for epoch in 0..epochs {
         for (i, (&client, cipher)) in clients.iter().zip(&ciphers).enumerate() {
-            let (batches, rows) = serve(t, &spec, client, cipher, &steps::turn(epoch, i), true).await?;
+            let (batches, rows) = serve(t, spec, client, cipher, &steps::turn(epoch, i), true).await?;
             info!(epoch = epoch + 1, %client, batches, "served a training turn");
             log.push(TurnLog { epoch: Some(epoch), client: client.0, batches, rows });
         }
     }
-    log.extend(evaluation(t, &spec, clients, &ciphers).await?);
+    log.extend(evaluation(t, spec, clients, &ciphers).await?);
     Ok(log)
 }
 
@@ -112,16 +132,4 @@ async fn evaluation<T: Transport>(
         log.push(TurnLog { epoch: None, client: client.0, batches, rows });
     }
     Ok(log)
-}
-
-/// Serves the clients' queries with a trained share (`task = "infer"`).
-pub async fn run_query_server<T: Transport>(
-    t: &T,
-    spec: Arc<SplitSpec>,
-    share: LayerShare,
-    clients: &[PartyId],
-) -> Result<Vec<TurnLog>, SplitError> {
-    let share = Arc::new(share);
-    let ciphers = ciphers(t, &spec, &share, clients).await?;
-    evaluation(t, &spec, clients, &ciphers).await
 }
