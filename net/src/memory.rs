@@ -162,7 +162,11 @@ impl Transport for MemoryTransport {
     }
 
     async fn recv(&self, from: PartyId, step: &StepId) -> Result<Bytes, NetError> {
-        let msg = self.mailbox(self.me)?.recv(from, step, self.recv_timeout).await?;
+        self.recv_within(from, step, self.recv_timeout).await
+    }
+
+    async fn recv_within(&self, from: PartyId, step: &StepId, timeout: Duration) -> Result<Bytes, NetError> {
+        let msg = self.mailbox(self.me)?.recv(from, step, timeout).await?;
         if let Some(c) = self.my_counters() {
             c.on_recv();
         }

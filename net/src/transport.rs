@@ -27,6 +27,16 @@ pub trait Transport: Send + Sync {
     /// Receives the next message from `from` for `step`.
     fn recv(&self, from: PartyId, step: &StepId) -> impl Future<Output = Result<Bytes, NetError>> + Send;
 
+    /// Like [`Transport::recv`] but waits up to `timeout` instead of the session's
+    /// receive timeout: for a step that legitimately waits on other members' work (a
+    /// turn in a sequential protocol). A lost peer or an abort still ends it at once.
+    fn recv_within(
+        &self,
+        from: PartyId,
+        step: &StepId,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<Bytes, NetError>> + Send;
+
     /// Tells every peer that this member stops the job, with a reason for their logs.
     /// `blame` names the member whose failure caused the stop (`None`: this member's own
     /// fault), so the others report the culprit rather than the messenger.

@@ -121,7 +121,6 @@ pub fn compare_split(
     reports: &[crate::report::MemberReport],
 ) -> Result<(crate::report::JobResult, Option<Comparison>), NodeError> {
     use consort_protocols::split::plain::twin;
-    use consort_protocols::split::prepare;
 
     use crate::report::JobResult;
 
@@ -137,12 +136,11 @@ pub fn compare_split(
     if job.spec.task == crate::job::Task::Infer {
         return Ok((JobResult::SplitClient(Box::new((*first).clone())), None));
     }
-    let mut data = Vec::new();
-    for (i, (party, _)) in clients.iter().enumerate() {
-        let rows = load_rows(&job.input_for(PartyId(*party))?, &spec.features, Some(&spec.label))?;
-        let (tr, te) = consort_protocols::split::split_rows(spec, &rows, i);
-        data.push((prepare(spec, &tr), prepare(spec, &te)));
-    }
+    let data = clients
+        .iter()
+        .enumerate()
+        .map(|(i, (party, _))| crate::split_job::client_rows(spec, &job.input_for(PartyId(*party))?, i))
+        .collect::<Result<Vec<_>, NodeError>>()?;
     let tw = twin(spec, &data).map_err(|e| NodeError::Simulation(format!("plaintext baseline: {e}")))?;
     let test_rows: usize = data.iter().map(|(_, te)| te.n()).sum();
     let right = |acc: Option<f64>, n: usize| acc.unwrap_or(0.0) * n as f64;

@@ -11,11 +11,11 @@ use consort_net::{MemoryNetwork, PartyId};
 use consort_protocols::learn::data::Rows;
 use consort_protocols::split::model::{LayerShare, server_init};
 use consort_protocols::split::plain::twin;
-use consort_protocols::split::{Scheme, SplitSpec, prepare, run_client, run_server, split_rows};
+use consort_protocols::split::{Scheme, SplitSpec, run_client, run_server};
 use tracing::info;
 
 use crate::error::NodeError;
-use crate::spdz_job::load_rows;
+use crate::split_job::client_rows;
 
 fn err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Simulation(format!("bench split: {e}"))
@@ -54,12 +54,9 @@ fn dataset(name: &str, dir: &Path, scheme: Scheme, epochs: usize) -> Result<(Spl
     ))
     .map_err(err)?;
     spec.validate().map_err(err)?;
-    let mut data = Vec::new();
-    for k in 0..3 {
-        let rows = load_rows(&dir.join(folder).join(format!("{prefix}-{k}.csv")), &spec.features, Some(&spec.label))?;
-        let (tr, te) = split_rows(&spec, &rows, k);
-        data.push((prepare(&spec, &tr), prepare(&spec, &te)));
-    }
+    let data = (0..3)
+        .map(|k| client_rows(&spec, &dir.join(folder).join(format!("{prefix}-{k}.csv")), k))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((spec, data))
 }
 
@@ -100,7 +97,9 @@ pub async fn run(
     let mut rows = Vec::new();
     for name in datasets {
         for &scheme in schemes {
-            let (spec, data) = dataset(name, dir, scheme, epochs)?;
+            let (n, d) = (name.clone(), dir.to_path_buf());
+            let (spec, data) =
+                tokio::task::spawn_blocking(move || dataset(&n, &d, scheme, epochs)).await.map_err(err)??;
             info!(dataset = %name, scheme = scheme.name(), "split learning, {epochs} epoch(s)");
             let plain_acc = {
                 let (s, d) = (spec.clone(), data.clone());

@@ -35,20 +35,30 @@ pub fn roles(job: &Job, roster: &[PartyId]) -> Result<(PartyId, Vec<PartyId>), N
     Ok((server, clients))
 }
 
-/// Reads a client's rows (training rows, or queries) and checks the labels.
-async fn rows(path: &Path, spec: &SplitSpec, labelled: bool) -> Result<Rows, Failure> {
-    let (p, s) = (path.to_path_buf(), spec.clone());
-    tokio::task::spawn_blocking(move || -> Result<Rows, NodeError> {
-        let label = labelled.then_some(s.label.as_str());
-        let rows = load_rows(&p, &s.features, label)?;
-        if labelled {
-            check_labels(&s, &rows).map_err(|m| NodeError::file(&p, m))?;
-        }
-        Ok(rows)
-    })
-    .await
-    .unwrap_or_else(|e| Err(NodeError::Simulation(format!("reading was interrupted: {e}"))))
-    .map_err(|e| (e, BAD_INPUT.to_string()))
+/// Reads rows (training rows, or queries) and, when `labelled`, checks the labels.
+/// Blocking: call it off the async runtime.
+fn load(spec: &SplitSpec, path: &Path, labelled: bool) -> Result<Rows, NodeError> {
+    let rows = load_rows(path, &spec.features, labelled.then_some(spec.label.as_str()))?;
+    if labelled {
+        check_labels(spec, &rows).map_err(|m| NodeError::file(path, m))?;
+    }
+    Ok(rows)
+}
+
+/// Client `index`'s prepared (train, test) rows from its file, as the job splits them
+/// (also what `simulate`'s plaintext twin and `bench split` use). Blocking.
+pub fn client_rows(spec: &SplitSpec, path: &Path, index: usize) -> Result<(Rows, Rows), NodeError> {
+    let (train, test) = split_rows(spec, &load(spec, path, true)?, index);
+    Ok((prepare(spec, &train), prepare(spec, &test)))
+}
+
+/// Runs `f` (file reading and parsing) off the async runtime; its errors are this
+/// node's input's fault.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, NodeError> + Send + 'static) -> Result<R, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(NodeError::Simulation(format!("reading was interrupted: {e}"))))
+        .map_err(|e| (e, BAD_INPUT.to_string()))
 }
 
 /// Whether the query file has the label column (then the client also reports accuracy).
@@ -97,7 +107,7 @@ pub async fn run<T: Transport>(
     if me == server {
         let share = if infer {
             let path = job.model_for(me).map_err(fail)?;
-            server_share(&path).map_err(|e| (e, BAD_INPUT.to_string()))?
+            blocking(move || server_share(&path)).await?
         } else {
             let (w, b) = server_init(&spec);
             LayerShare { w, b }
@@ -120,10 +130,12 @@ pub async fn run<T: Transport>(
     let index = clients.iter().position(|p| *p == me).unwrap_or(0);
     let path = input.ok_or_else(|| fail(NodeError::Job { path: job.path.clone(), msg: "no input file".into() }))?;
     if infer {
-        let model_path = job.model_for(me).map_err(fail)?;
-        let model = client_model(&model_path).map_err(|e| (e, BAD_INPUT.to_string()))?;
-        let labelled = has_label(path, &spec.label);
-        let queries = rows(path, &spec, labelled).await?;
+        let (model_path, p, s) = (job.model_for(me).map_err(fail)?, path.to_path_buf(), Arc::clone(&spec));
+        let (model, labelled, queries) = blocking(move || {
+            let labelled = has_label(&p, &s.label);
+            Ok((client_model(&model_path)?, labelled, load(&s, &p, labelled)?))
+        })
+        .await?;
         let prepared = Arc::new(prepare(&spec, &queries));
         info!(rows = queries.n(), "sending encrypted queries");
         let predictions = run_queries(t, Arc::clone(&spec), server, &clients, model, prepared).await.map_err(fail)?;
@@ -140,9 +152,9 @@ pub async fn run<T: Transport>(
             predictions,
         })));
     }
-    let all = rows(path, &spec, true).await?;
-    let (train, test) = split_rows(&spec, &all, index);
-    let (train, test) = (Arc::new(prepare(&spec, &train)), Arc::new(prepare(&spec, &test)));
+    let (p, s) = (path.to_path_buf(), Arc::clone(&spec));
+    let (train, test) = blocking(move || client_rows(&s, &p, index)).await?;
+    let (train, test) = (Arc::new(train), Arc::new(test));
     info!(train = train.n(), test = test.n(), scheme = spec.scheme.name(), "training as a split-learning client");
     let out = run_client(t, Arc::clone(&spec), server, &clients, train, test).await.map_err(fail)?;
     Ok(JobResult::SplitClient(Box::new(SplitClientResult {

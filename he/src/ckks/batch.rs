@@ -32,6 +32,7 @@ use super::encrypt::Ciphertext;
 use super::error::{CkksError, Result};
 use super::eval::Evaluator;
 use super::keys::GaloisKeys;
+use super::linalg::sum_of_products;
 
 /// How a mini-batch of row vectors is laid out in ciphertext slots (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,19 +251,7 @@ impl BatchLinear {
         let rot_steps: Vec<i64> = (0..self.cp as i64).map(|t| -t * b).collect();
         let rotated = eval.rotate_many(&x, &rot_steps, gks)?;
         let basis = eval.context().basis_q(self.level)?;
-        let mut acc: Option<Ciphertext> = None;
-        for (rct, diag) in rotated.iter().zip(diags) {
-            let Some(diag) = diag else { continue };
-            let acc = acc.get_or_insert_with(|| {
-                let mut zero = rct.clone();
-                zero.polys.iter_mut().for_each(|p| p.data.iter_mut().for_each(|c| *c = 0));
-                zero.scale = rct.scale * diag.scale;
-                zero
-            });
-            for (dst, src) in acc.polys.iter_mut().zip(&rct.polys) {
-                dst.add_product(src, &diag.poly, basis);
-            }
-        }
+        let acc = sum_of_products(&rotated, diags.iter().map(Option::as_ref), basis);
         match acc {
             Some(acc) => eval.rescale(&acc),
             None => {

@@ -209,19 +209,9 @@ impl MatVecPlan {
         let partials = (0..self.shape.giant)
             .into_par_iter()
             .map(|a| -> Result<Option<Ciphertext>> {
-                let mut acc: Option<Ciphertext> = None;
-                for (b, rct) in rotated.iter().enumerate() {
-                    let Some(Some(diag)) = self.diags.get(a * self.shape.baby + b) else { continue };
-                    let acc = acc.get_or_insert_with(|| {
-                        let mut zero = rct.clone();
-                        zero.polys.iter_mut().for_each(|p| p.data.iter_mut().for_each(|c| *c = 0));
-                        zero.scale = rct.scale * diag.scale;
-                        zero
-                    });
-                    for (dst, src) in acc.polys.iter_mut().zip(&rct.polys) {
-                        dst.add_product(src, &diag.poly, basis);
-                    }
-                }
+                let diags =
+                    (0..rotated.len()).map(|b| self.diags.get(a * self.shape.baby + b).and_then(Option::as_ref));
+                let acc = sum_of_products(&rotated, diags, basis);
                 // Rescale first: the giant rotation then runs one level lower (cheaper).
                 match acc {
                     Some(acc) if a > 0 => {
@@ -256,6 +246,29 @@ impl MatVecPlan {
     pub fn apply_batch(&self, eval: &Evaluator, cts: &[Ciphertext], gks: &GaloisKeys) -> Result<Vec<Ciphertext>> {
         cts.par_iter().map(|ct| self.apply(eval, ct, gks)).collect()
     }
+}
+
+/// Σ_i rotated_i ⊙ diags_i without rescaling (lazy: one multiply-add per coefficient),
+/// skipping absent (all-zero) diagonals; `None` when every diagonal is absent.
+pub(crate) fn sum_of_products<'a>(
+    rotated: &[Ciphertext],
+    diags: impl Iterator<Item = Option<&'a Plaintext>>,
+    basis: super::context::Basis<'_>,
+) -> Option<Ciphertext> {
+    let mut acc: Option<Ciphertext> = None;
+    for (rct, diag) in rotated.iter().zip(diags) {
+        let Some(diag) = diag else { continue };
+        let acc = acc.get_or_insert_with(|| {
+            let mut zero = rct.clone();
+            zero.polys.iter_mut().for_each(|p| p.data.iter_mut().for_each(|c| *c = 0));
+            zero.scale = rct.scale * diag.scale;
+            zero
+        });
+        for (dst, src) in acc.polys.iter_mut().zip(&rct.polys) {
+            dst.add_product(src, &diag.poly, basis);
+        }
+    }
+    acc
 }
 
 impl Evaluator {

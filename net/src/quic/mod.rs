@@ -247,10 +247,14 @@ impl Transport for QuicTransport {
     }
 
     async fn recv(&self, from: PartyId, step: &StepId) -> Result<Bytes, NetError> {
+        self.recv_within(from, step, self.recv_timeout).await
+    }
+
+    async fn recv_within(&self, from: PartyId, step: &StepId, timeout: Duration) -> Result<Bytes, NetError> {
         if !self.conns.contains_key(&from) {
             return Err(NetError::Misuse(format!("cannot receive from {from}: not a peer")));
         }
-        let msg = self.mailbox.recv(from, step, self.recv_timeout).await?;
+        let msg = self.mailbox.recv(from, step, timeout).await?;
         self.counters.on_recv();
         Ok(msg)
     }

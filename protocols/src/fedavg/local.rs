@@ -29,12 +29,7 @@ pub fn prepare(model: FedModel, rows: &Rows, pooled: Option<(&[f64], &[f64])>) -
 
 /// Checks labels against the model's classes, naming the first bad row.
 pub fn check_labels(spec: &FedAvgSpec, rows: &Rows) -> Result<(), String> {
-    for (i, y) in rows.y.iter().enumerate() {
-        if !(y.fract() == 0.0 && *y >= 0.0 && (*y as usize) < spec.classes) {
-            return Err(format!("row {}: label {y} is not a class in 0..{}", i + 1, spec.classes));
-        }
-    }
-    Ok(())
+    crate::learn::data::check_class_labels(rows, spec.classes)
 }
 
 /// E local epochs of mini-batch SGD from `global`, on this member's prepared rows.

@@ -125,8 +125,8 @@ impl Net {
             FedModel::Cnn1d => {
                 let b = x.dim(0)?;
                 let h = x.reshape((b, 1, self.arch.inputs))?;
-                let h = conv_block(&h, self.var(0)?, self.var(1)?)?;
-                let h = conv_block(&h, self.var(2)?, self.var(3)?)?;
+                let h = conv_block(&h, self.var(0)?, self.var(1)?, 0)?;
+                let h = conv_block(&h, self.var(2)?, self.var(3)?, 0)?;
                 let h = h.flatten_from(1)?;
                 h.matmul(&self.var(4)?.t()?)?.broadcast_add(self.var(5)?)
             }
@@ -158,9 +158,10 @@ impl Net {
     }
 }
 
-/// Conv1d (valid), bias, LeakyReLU, max-pool by 2 (a trailing odd sample is dropped).
-fn conv_block(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let c = x.conv1d(w, 0, 1, 1, 1)?;
+/// Conv1d (`pad` zeros each side; 0 = valid), bias, LeakyReLU, max-pool by 2 (a trailing
+/// odd sample is dropped). Shared with split learning's client layers.
+pub(crate) fn conv_block(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    let c = x.conv1d(w, pad, 1, 1, 1)?;
     let (bs, ch, l) = c.dims3()?;
     let c = c.broadcast_add(&b.reshape((1, ch, 1))?)?;
     let c = candle_nn::ops::leaky_relu(&c, 0.01)?;

@@ -105,6 +105,16 @@ impl Rows {
     }
 }
 
+/// Checks that every label is a class in 0..classes, naming the first bad row (1-based).
+pub fn check_class_labels(rows: &Rows, classes: usize) -> Result<(), String> {
+    for (i, y) in rows.y.iter().enumerate() {
+        if !(y.fract() == 0.0 && *y >= 0.0 && (*y as usize) < classes) {
+            return Err(format!("row {}: label {y} is not a class in 0..{classes}", i + 1));
+        }
+    }
+    Ok(())
+}
+
 /// Column means and sample standard deviations (what the stats job reveals).
 pub fn moments(rows: &Rows) -> (Vec<f64>, Vec<f64>) {
     let n = rows.n() as f64;

@@ -146,6 +146,24 @@ async fn train_step(
     .await
 }
 
+fn client_index(clients: &[PartyId], me: PartyId) -> Result<usize, SplitError> {
+    clients.iter().position(|p| *p == me).ok_or_else(|| SplitError::Usage(format!("{me} is not a client")))
+}
+
+/// A fresh key (off the runtime), its public part sent to the server, and the layers.
+async fn start(
+    t: &impl Transport,
+    spec: &Arc<SplitSpec>,
+    server: PartyId,
+    weights: &[Vec<f64>],
+    share: LayerShare,
+) -> Result<State, SplitError> {
+    let s2 = Arc::clone(spec);
+    let cipher = offload(move || ClientCipher::new(&s2)).await??;
+    t.send(server, &steps::keys(), cipher.keys_msg()?.encode()).await?;
+    Ok(State { net: ClientNet::new(spec, weights)?, cipher, share })
+}
+
 /// Runs client `me`'s part of training and then scores its held-out rows through the
 /// server, with the same encryption.
 pub async fn run_client<T: Transport>(
@@ -157,14 +175,10 @@ pub async fn run_client<T: Transport>(
     test: Arc<Rows>,
 ) -> Result<ClientOutcome, SplitError> {
     let me = t.me();
-    let index =
-        clients.iter().position(|p| *p == me).ok_or_else(|| SplitError::Usage(format!("{me} is not a client")))?;
+    let index = client_index(clients, me)?;
     let (d, c, k) = (spec.cut(), spec.classes, clients.len());
-    let s2 = Arc::clone(&spec);
-    let cipher = offload(move || ClientCipher::new(&s2)).await??;
-    t.send(server, &steps::keys(), cipher.keys_msg()?.encode()).await?;
-    let net = ClientNet::new(&spec, &client_init(spec.model, spec.seed, index))?;
-    let mut st = State { net, cipher, share: LayerShare::zeros(d, c) };
+    let weights = client_init(spec.model, spec.seed, index);
+    let mut st = start(t, &spec, server, &weights, LayerShare::zeros(d, c)).await?;
     let mut losses = Vec::new();
     let mut turns = Vec::new();
     for epoch in 0..spec.epochs {
@@ -279,18 +293,12 @@ pub async fn run_queries<T: Transport>(
     model: ClientModel,
     queries: Arc<Rows>,
 ) -> Result<Vec<usize>, SplitError> {
-    let me = t.me();
-    let index =
-        clients.iter().position(|p| *p == me).ok_or_else(|| SplitError::Usage(format!("{me} is not a client")))?;
+    let index = client_index(clients, t.me())?;
     let (d, c) = (spec.cut(), spec.classes);
     if model.share.w.len() != d * c || model.share.b.len() != c {
         return Err(SplitError::Usage(format!("the model's layer share is not {d}×{c}")));
     }
-    let s2 = Arc::clone(&spec);
-    let cipher = offload(move || ClientCipher::new(&s2)).await??;
-    t.send(server, &steps::keys(), cipher.keys_msg()?.encode()).await?;
-    let net = ClientNet::new(&spec, &model.weights)?;
-    let st = State { net, cipher, share: model.share };
+    let st = start(t, &spec, server, &model.weights, model.share).await?;
     let (_, out) = predict(t, server, &steps::eval(index), st, &queries, &spec).await?;
     Ok(out)
 }

@@ -123,25 +123,17 @@ pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 's
     rx.await.map_err(|_| SplitError::Usage("a compute task panicked".into()))
 }
 
-/// Receives from `from`, riding out the transport's receive timeouts for up to `wait`:
-/// turns are sequential, so a client may wait for minutes while the others train.
-/// Failures (a lost peer, an abort) still end the wait at once.
+/// Receives and decodes a message from `from`, waiting up to `wait`: turns are
+/// sequential, so a client may wait for minutes while the others train. Failures (a lost
+/// peer, an abort) still end the wait at once.
 pub(crate) async fn patient_recv(
     t: &impl consort_net::Transport,
     from: PartyId,
     step: &consort_net::StepId,
     wait: std::time::Duration,
 ) -> Result<msg::SplitMsg, SplitError> {
-    let started = std::time::Instant::now();
-    loop {
-        match t.recv(from, step).await {
-            Ok(bytes) => return Ok(msg::SplitMsg::decode(from, step, &bytes)?),
-            Err(NetError::Timeout { .. }) if started.elapsed() < wait => {
-                tracing::debug!(%from, step = step.as_str(), "still waiting");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let bytes = t.recv_within(from, step, wait).await?;
+    Ok(msg::SplitMsg::decode(from, step, &bytes)?)
 }
 
 /// The protocol's step names (clients and server derive the same).
@@ -165,19 +157,15 @@ pub(crate) mod steps {
     }
 }
 
-/// The rows the client layers see: signals centred on their own mean (cnn1d) or pixels
-/// as they are, times `input_scale`.
+/// The rows the client layers see: signals centred on their own mean (cnn1d, as
+/// federated averaging's CNN) or pixels as they are, times `input_scale`.
 pub fn prepare(spec: &SplitSpec, rows: &Rows) -> Rows {
-    let mut x = Vec::with_capacity(rows.x.len());
-    for i in 0..rows.n() {
-        let r = rows.row(i);
-        let m = match spec.model {
-            SplitModel::Cnn1d => r.iter().sum::<f64>() / r.len().max(1) as f64,
-            SplitModel::Cnn2d => 0.0,
-        };
-        x.extend(r.iter().map(|v| (v - m) * spec.input_scale));
-    }
-    Rows { x, y: rows.y.clone(), d: rows.d }
+    let mut out = match spec.model {
+        SplitModel::Cnn1d => crate::fedavg::local::prepare(crate::fedavg::FedModel::Cnn1d, rows, None),
+        SplitModel::Cnn2d => rows.clone(),
+    };
+    out.x.iter_mut().for_each(|v| *v *= spec.input_scale);
+    out
 }
 
 /// Client `index`'s (train, test) rows, as the spec's `holdout` says.
@@ -210,10 +198,5 @@ pub(crate) fn gather(rows: &Rows, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
 
 /// Checks labels against the classes, naming the first bad row.
 pub fn check_labels(spec: &SplitSpec, rows: &Rows) -> Result<(), String> {
-    for (i, y) in rows.y.iter().enumerate() {
-        if !(y.fract() == 0.0 && *y >= 0.0 && (*y as usize) < spec.classes) {
-            return Err(format!("row {}: label {y} is not a class in 0..{}", i + 1, spec.classes));
-        }
-    }
-    Ok(())
+    crate::learn::data::check_class_labels(rows, spec.classes)
 }

@@ -1,10 +1,11 @@
 //! The client's layers on candle, the server layer's two shares, and the loss at the
 //! client's end of the U.
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
 
 use super::spec::{SplitModel, SplitSpec};
+use crate::fedavg::model::conv_block;
 use crate::learn::data::uniform;
 
 fn dev() -> Device {
@@ -82,8 +83,8 @@ impl ClientNet {
         match self.model {
             SplitModel::Cnn1d => {
                 let h = x.reshape((n, 1, self.inputs))?;
-                let h = block1d(&h, self.var(0)?, self.var(1)?, 3)?;
-                let h = block1d(&h, self.var(2)?, self.var(3)?, 2)?;
+                let h = conv_block(&h, self.var(0)?, self.var(1)?, 3)?;
+                let h = conv_block(&h, self.var(2)?, self.var(3)?, 2)?;
                 h.flatten_from(1)
             }
             SplitModel::Cnn2d => {
@@ -102,20 +103,8 @@ impl ClientNet {
     }
 }
 
-/// Conv1d ("same" padding), bias, LeakyReLU, max-pool by 2.
-pub(crate) fn block1d(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
-    let c = x.conv1d(w, pad, 1, 1, 1)?;
-    let (n, ch, l) = c.dims3()?;
-    let c = c.broadcast_add(&b.reshape((1, ch, 1))?)?;
-    let c = candle_nn::ops::leaky_relu(&c, 0.01)?;
-    let half = l / 2;
-    c.narrow(2, 0, half * 2)?.reshape((n, ch, half, 2))?.max(D::Minus1)
-}
-
 /// Rows as an `(n, d)` tensor.
-pub fn tensor(x: &[f64], n: usize, d: usize) -> candle_core::Result<Tensor> {
-    Tensor::from_slice(x, (n, d), &dev())
-}
+pub use crate::fedavg::model::tensor;
 
 /// Mean softmax cross-entropy of logits `z` (`n × c`) and its gradient ∂L/∂z.
 pub fn loss_and_grad(z: &[f64], y: &[f64], n: usize, c: usize) -> candle_core::Result<(f64, Vec<f64>)> {
