@@ -126,6 +126,15 @@ async fn train_step(
 ) -> Result<(State, f64), SplitError> {
     let (n, d, c, lr) = (y.len(), spec.cut(), spec.classes, spec.learning_rate);
     let (st, (a_graph, a, z)) = forward(t, server, step, counter, st, x, spec).await?;
+    if st.net.vars().is_empty() {
+        // No client layers (linear): ∂L/∂a has no use, only the clients' share learns.
+        return work(st, move |st| {
+            let (loss, g) = loss_and_grad(&z, &y, n, c)?;
+            st.share.sgd(&a, &g, n, d, lr);
+            Ok(loss)
+        })
+        .await;
+    }
     let (st, (loss, g, cts)) = work(st, move |st| {
         let (loss, g) = loss_and_grad(&z, &y, n, c)?;
         let cts = st.cipher.encrypt_grads(&g, n, c)?;

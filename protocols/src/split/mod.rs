@@ -6,6 +6,8 @@
 //! - **Clients** (data owners, e.g. hospitals) hold the inputs, the labels, their own
 //!   first layers ([`model::ClientNet`], candle: convolutions, LeakyReLU, max-pooling)
 //!   and the loss (softmax cross-entropy). Each client keeps its own first layers.
+//!   The `linear` model has none: the cut is the standardized input, and the whole
+//!   model is (multinomial) logistic regression with its weights on shares.
 //! - The **server** holds the middle dense layer (cut → classes). Its weights are kept
 //!   **additively shared**: W = S + C, where S is the server's share (drawn by the server
 //!   at the start, PyTorch-style) and C the clients' share (zero at the start).
@@ -18,7 +20,9 @@
 //! 3. The client decrypts, adds a·C + b_C, and gets the logits z = a·W + b; it computes
 //!    the loss and g = ∂L/∂z.
 //! 4. The client sends Enc(g); the server returns Enc(g·Sᵀ); the client adds g·Cᵀ and has
-//!    ∂L/∂a = g·Wᵀ, which it back-propagates through its own layers (SGD).
+//!    ∂L/∂a = g·Wᵀ, which it back-propagates through its own layers (SGD). Without
+//!    layers (`linear`) nothing needs ∂L/∂a, so the client skips this exchange: the
+//!    server then sees one request per batch and never an encrypted gradient.
 //! 5. The weight gradient aᵀg and the bias gradient Σg are computed by the client, which
 //!    knows a and g, and applied to the clients' share C. S never changes, so the
 //!    server has nothing to learn from an update.
@@ -157,15 +161,41 @@ pub(crate) mod steps {
     }
 }
 
-/// The rows the client layers see: signals centred on their own mean (cnn1d, as
-/// federated averaging's CNN) or pixels as they are, times `input_scale`.
-pub fn prepare(spec: &SplitSpec, rows: &Rows) -> Rows {
-    let mut out = match spec.model {
-        SplitModel::Cnn1d => crate::fedavg::local::prepare(crate::fedavg::FedModel::Cnn1d, rows, None),
-        SplitModel::Cnn2d => rows.clone(),
+/// Whether [`prepare`] needs the pooled means and standard deviations of every client's
+/// training rows (computed by the caller, e.g. with the secure-sum statistics protocol).
+/// The linear model does: its inputs go to the server's layer as they are, so every
+/// client must scale them the same way, and the same way for training and queries.
+pub fn needs_pooled_stats(model: SplitModel) -> bool {
+    matches!(model, SplitModel::Linear)
+}
+
+/// The rows the client layers see, times `input_scale`: signals centred on their own mean
+/// (cnn1d, as federated averaging's CNN), pixels as they are (cnn2d), or features
+/// standardized per column with the `pooled` (means, standard deviations) (linear; a
+/// standard deviation ≤ 0 counts as 1). The CNNs ignore `pooled`; the linear model
+/// refuses to run without it (see [`needs_pooled_stats`]) rather than train on raw
+/// features of very different scales.
+pub fn prepare(spec: &SplitSpec, rows: &Rows, pooled: Option<(&[f64], &[f64])>) -> Result<Rows, SplitError> {
+    let mut out = match (spec.model, pooled) {
+        (SplitModel::Cnn1d, _) => crate::fedavg::local::prepare(crate::fedavg::FedModel::Cnn1d, rows, None),
+        (SplitModel::Cnn2d, _) => rows.clone(),
+        (SplitModel::Linear, None) => {
+            return Err(SplitError::Usage("the linear model needs pooled means and standard deviations".into()));
+        }
+        (SplitModel::Linear, Some((means, stds))) => {
+            if means.len() != rows.d || stds.len() != rows.d {
+                return Err(SplitError::Usage(format!(
+                    "{} pooled means and {} standard deviations for rows of {} features",
+                    means.len(),
+                    stds.len(),
+                    rows.d
+                )));
+            }
+            Rows { x: rows.standardized(means, stds), y: rows.y.clone(), d: rows.d }
+        }
     };
     out.x.iter_mut().for_each(|v| *v *= spec.input_scale);
-    out
+    Ok(out)
 }
 
 /// Client `index`'s (train, test) rows, as the spec's `holdout` says.

@@ -17,6 +17,7 @@ pub fn client_shapes(model: SplitModel) -> Vec<Vec<usize>> {
     match model {
         SplitModel::Cnn1d => vec![vec![16, 1, 7], vec![16], vec![8, 16, 5], vec![8]],
         SplitModel::Cnn2d => vec![vec![8, 1, 3, 3], vec![8]],
+        SplitModel::Linear => Vec::new(),
     }
 }
 
@@ -92,12 +93,25 @@ impl ClientNet {
                 let h = h.broadcast_add(&self.var(1)?.reshape((1, 8, 1, 1))?)?;
                 candle_nn::ops::leaky_relu(&h, 0.01)?.max_pool2d(2)?.flatten_from(1)
             }
+            // The cut is the (prepared) input itself.
+            SplitModel::Linear => {
+                let d = x.dim(1)?;
+                if d != self.inputs {
+                    candle_core::bail!("rows of {d} features given, the linear model takes {}", self.inputs);
+                }
+                Ok(x.clone())
+            }
         }
     }
 
     /// One SGD step given the gradient of the loss at the cut (`da`, `(n, cut)`): the
     /// upstream gradient is pushed through the client layers as ∂⟨a, da⟩/∂θ.
+    /// Without layers (the linear model) there is nothing to update, and no graph to
+    /// walk: a no-op.
     pub fn backward_step(&mut self, a: &Tensor, da: &Tensor) -> candle_core::Result<()> {
+        if self.vars.is_empty() {
+            return Ok(());
+        }
         let surrogate = (a * da.detach())?.sum_all()?;
         self.sgd.backward_step(&surrogate)
     }

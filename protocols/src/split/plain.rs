@@ -36,6 +36,7 @@ pub fn twin(spec: &SplitSpec, data: &[(Rows, Rows)]) -> candle_core::Result<Twin
     let mut losses = vec![Vec::new(); data.len()];
     for epoch in 0..spec.epochs {
         for (i, ((train, _), net)) in data.iter().zip(nets.iter_mut()).enumerate() {
+            // No client vars for the linear model: then only the dense layer trains.
             let mut vars = net.vars().to_vec();
             vars.extend([w.clone(), b.clone()]);
             let mut sgd = candle_nn::SGD::new(vars, spec.learning_rate)?;

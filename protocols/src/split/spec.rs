@@ -37,6 +37,12 @@ pub enum SplitModel {
     Cnn1d,
     /// For 8×8 images: Conv2d 1→8 k3 (padding 1), LeakyReLU, MaxPool 2 → 128 features.
     Cnn2d,
+    /// No client layers: the cut activations are the input features themselves,
+    /// standardized with the pooled means and standard deviations of every client's
+    /// training rows (see [`super::prepare`]). With the server's dense layer and the
+    /// client's softmax cross-entropy this is multinomial logistic regression (binary
+    /// logistic regression for 2 classes).
+    Linear,
 }
 
 /// Which of a client's rows are held out for testing.
@@ -85,8 +91,8 @@ fn d_wait() -> u64 {
 pub struct SplitSpec {
     pub scheme: Scheme,
     pub model: SplitModel,
-    /// Input columns in order (`"x000..x127"` ranges allowed): the signal, or the 64
-    /// pixels row-major.
+    /// Input columns in order (`"x000..x127"` ranges allowed): the signal, the 64
+    /// pixels row-major, or the linear model's features.
     pub features: Vec<String>,
     pub label: String,
     pub classes: usize,
@@ -142,6 +148,10 @@ impl SplitSpec {
             SplitModel::Cnn2d if self.features.len() != 64 => {
                 return Err(format!("cnn2d takes 8×8 images (64 features), got {}", self.features.len()));
             }
+            // The cut is the features: at most one CKKS ciphertext's slots wide.
+            SplitModel::Linear if self.features.is_empty() || self.features.len() > 4096 => {
+                return Err(format!("the linear model takes 1..=4096 features, got {}", self.features.len()));
+            }
             _ => {}
         }
         if !(2..=64).contains(&self.classes) {
@@ -179,6 +189,7 @@ impl SplitSpec {
         match self.model {
             SplitModel::Cnn1d => 8 * (self.features.len() / 4),
             SplitModel::Cnn2d => 8 * 4 * 4,
+            SplitModel::Linear => self.features.len(),
         }
     }
 }
