@@ -22,7 +22,9 @@ const EXAMPLES: &str = "Examples:
   consort bench net                                                   # QUIC, stats job
   consort bench paillier                                              # Paillier, a FedAvg round
   consort simulate --parties 3 --job examples/jobs/split-ecg-ckks.toml  # split learning
-  consort bench split                                                 # split learning costs";
+  consort bench split                                                 # split learning costs
+  consort compare --job examples/jobs/compare-breast-cancer.toml      # every backend, side by side
+  consort backends                                                    # what each backend trusts";
 
 #[derive(Parser, Debug)]
 #[command(name = "consort", version, propagate_version = true, max_term_width = 100, after_help = EXAMPLES)]
@@ -50,6 +52,18 @@ pub enum Command {
     /// member, and a split-he job's server when it is party N, run as one more process. Training jobs also run the plaintext
     /// twin (same seed, split and hyper-parameters) and print both accuracies.
     Simulate(SimulateArgs),
+    /// Run one job under several backends and compare them side by side.
+    ///
+    /// Each backend runs the job as real processes over QUIC on 127.0.0.1 (as
+    /// `simulate` does): the same data, model, split and seed, the backend's own knobs
+    /// from its table. Prints one table — wall time, bytes and messages per member,
+    /// rounds, the test metric next to the plaintext twin's, and whom the backend
+    /// trusts — and writes OUT/compare.json, OUT/compare.svg and each backend's derived
+    /// job (OUT/jobs/<backend>.toml, runnable alone with `simulate`). A backend that
+    /// cannot run the job, or fails, says why in its row; the others still run.
+    Compare(CompareArgs),
+    /// List the backends: tasks and models they run, variants, and security claims.
+    Backends(BackendsArgs),
     /// Deal a threshold Paillier key for federated averaging (trusted-dealer ceremony).
     ///
     /// Finds two safe primes p = 2p'+1, q = 2q'+1 (n = pq), Shamir-shares the decryption
@@ -69,6 +83,68 @@ pub enum Command {
     /// Internal: one process of `consort bench mpc`.
     #[command(hide = true)]
     BenchMpcPeer(BenchMpcPeerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The job spec (a `[learn]` table makes it backend-neutral; see the README).
+    #[arg(long, value_name = "JOB.toml")]
+    pub job: PathBuf,
+    /// Backends as name[:variant], comma-separated (default: every backend and variant
+    /// for the job's task): additive, spdz:semi-honest, spdz:malicious,
+    /// fedavg-additive, fedavg-paillier, split-he:ckks, split-he:paillier, split-he:plain.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub backends: Vec<String>,
+    /// Number of members (default: the number of [inputs] entries).
+    #[arg(long, value_name = "N")]
+    pub parties: Option<usize>,
+    /// Threshold key directory for fedavg-paillier (default: a fresh 2048-bit key is
+    /// dealt for this comparison and deleted afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Where to write compare.json, compare.svg and the derived jobs.
+    #[arg(long, value_name = "DIR", default_value = "results/compare")]
+    pub out: PathBuf,
+    /// Seed every member's share randomness (reproducible runs).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Start-up window and per-receive timeout of every member, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Forward every member's log lines (noisy with many backends).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BackendsArgs {
+    /// Print the security table as markdown (the README embeds this output).
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// Fault injection for tests.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum FaultArg {
+    /// Stop responding after the job agreement.
+    StallAfterAgree,
+    /// Corrupt this member's first opened share (spdz).
+    CorruptShare,
+}
+
+/// Security mode of a bench peer.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SecurityArg {
+    SemiHonest,
+    Malicious,
+}
+
+/// Encryption at the cut, for `bench split`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SchemeArg {
+    Plain,
+    Ckks,
+    Paillier,
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,7 +233,7 @@ pub struct RunArgs {
     pub link: LinkArgs,
     /// Fault injection for tests.
     #[arg(long, hide = true, value_name = "FAULT")]
-    pub fault: Option<String>,
+    pub fault: Option<FaultArg>,
 }
 
 #[derive(Args, Debug)]
@@ -225,9 +301,9 @@ pub struct BenchSplitArgs {
     /// Datasets: ecg, digits.
     #[arg(long, value_delimiter = ',', default_value = "ecg,digits")]
     pub datasets: Vec<String>,
-    /// Schemes: plain, ckks, paillier.
+    /// Schemes to measure.
     #[arg(long, value_delimiter = ',', default_value = "plain,ckks,paillier")]
-    pub schemes: Vec<String>,
+    pub schemes: Vec<SchemeArg>,
     /// Epochs to train (figures are per epoch).
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
@@ -290,8 +366,8 @@ pub struct BenchMpcArgs {
 pub struct BenchMpcPeerArgs {
     #[arg(long)]
     pub node: PathBuf,
-    #[arg(long)]
-    pub security: String,
+    #[arg(long, value_enum)]
+    pub security: SecurityArg,
     #[arg(long)]
     pub data: PathBuf,
     #[arg(long)]

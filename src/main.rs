@@ -5,10 +5,13 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{BenchCommand, CertsCommand, Cli, Command, LinkArgs};
+use cli::{BenchCommand, CertsCommand, Cli, Command, FaultArg, LinkArgs, SchemeArg, SecurityArg};
 use consort_net::LinkEmulation;
+use consort_parties::backend::{self, learn::Model};
+use consort_parties::compare::{self, CompareOptions};
 use consort_parties::config::Node;
 use consort_parties::job::Job;
+use consort_parties::job::Task;
 use consort_parties::node::{Fault, RunOptions};
 use consort_parties::report::{cost_table, result_text};
 use consort_parties::simulate::SimulateOptions;
@@ -53,12 +56,10 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
     match cmd {
         Command::Certs(c) => certs_cmd(c),
         Command::Run(a) => {
-            let fault = match a.fault.as_deref() {
-                None => None,
-                Some("stall-after-agree") => Some(Fault::StallAfterAgree),
-                Some("corrupt-share") => Some(Fault::CorruptShare),
-                Some(other) => return Err(NodeError::Simulation(format!("unknown fault '{other}'"))),
-            };
+            let fault = a.fault.map(|f| match f {
+                FaultArg::StallAfterAgree => Fault::StallAfterAgree,
+                FaultArg::CorruptShare => Fault::CorruptShare,
+            });
             let opts = RunOptions {
                 node: Node::load(&a.node)?,
                 job: Job::load(&a.job)?,
@@ -69,7 +70,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 keys: a.keys.clone(),
             };
             let report = node::run(&opts).await?;
-            let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Simulation(e.to_string()))?;
+            let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Internal(e.to_string()))?;
             match &a.out {
                 Some(out) => {
                     let input =
@@ -82,10 +83,8 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             Ok(())
         }
         Command::Simulate(a) => {
-            let exe = std::env::current_exe()
-                .map_err(|e| NodeError::Simulation(format!("cannot find this executable: {e}")))?;
             let opts = SimulateOptions {
-                exe,
+                exe: this_exe()?,
                 parties: a.parties,
                 job: a.job.clone(),
                 seed: a.seed,
@@ -102,9 +101,56 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             println!();
             print!("{}", cost_table(&report.members));
             if let Some(out) = &a.out {
-                let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Simulation(e.to_string()))?;
+                let json = serde_json::to_string_pretty(&report).map_err(|e| NodeError::Internal(e.to_string()))?;
                 files::write_result(out, json.as_bytes(), &[&a.job])?;
                 println!("\nreport written to {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Compare(a) => {
+            let opts = CompareOptions {
+                exe: this_exe()?,
+                job: a.job.clone(),
+                backends: a.backends.clone(),
+                parties: a.parties,
+                keys: a.keys.clone(),
+                out: a.out.clone(),
+                seed: a.seed,
+                timeout_secs: a.timeout,
+                show_logs: a.verbose,
+            };
+            let report = compare::compare(&opts).await?;
+            print!("{}", compare::render(&report));
+            let (json, svg) = compare::write(&report, &a.out)?;
+            println!("\nwritten: {} and {}", json.display(), svg.display());
+            Ok(())
+        }
+        Command::Backends(a) => {
+            let claims: Vec<_> = backend::REGISTRY.iter().flat_map(|b| b.claims()).collect();
+            if a.markdown {
+                print!("{}", backend::claim::markdown_table(&claims));
+                return Ok(());
+            }
+            for b in backend::REGISTRY {
+                let tasks: Vec<&str> = [Task::Stats, Task::Train, Task::Infer]
+                    .into_iter()
+                    .filter(|t| b.supports(*t, None).is_ok())
+                    .map(Task::wire)
+                    .collect();
+                let models: Vec<&str> = [Model::Logreg, Model::Mlp, Model::Cnn1d, Model::Cnn2d]
+                    .into_iter()
+                    .filter(|m| tasks.iter().any(|t| *t != "stats") && b.supports(Task::Train, Some(*m)).is_ok())
+                    .map(Model::name)
+                    .collect();
+                println!(
+                    "{}  tasks: {}  models: {}",
+                    b.name().wire(),
+                    tasks.join(", "),
+                    if models.is_empty() { "-".into() } else { models.join(", ") }
+                );
+                for c in b.claims() {
+                    println!("  {:<18} {}", c.label, c.trust_line());
+                }
             }
             Ok(())
         }
@@ -117,14 +163,14 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                     .map(|n| match n {
                         8192 => Ok(Preset::N8192),
                         16384 => Ok(Preset::N16384),
-                        other => Err(NodeError::Simulation(format!("no CKKS preset for N = {other} (8192, 16384)"))),
+                        other => Err(NodeError::Usage(format!("no CKKS preset for N = {other} (8192, 16384)"))),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
             let rows =
                 tokio::task::spawn_blocking(move || ckks_bench::run_presets(&presets, &|m| eprintln!("bench: {m}")))
                     .await
-                    .map_err(|e| NodeError::Simulation(e.to_string()))?
-                    .map_err(|e| NodeError::Simulation(e.to_string()))?;
+                    .map_err(|e| NodeError::Internal(e.to_string()))?
+                    .map_err(|e| NodeError::Bench(e.to_string()))?;
             print!("{}", ckks_bench::render_table(&rows));
             Ok(())
         }
@@ -146,43 +192,45 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         Command::Bench(BenchCommand::Paillier(a)) => {
             let r = tokio::task::spawn_blocking(move || bench_paillier::run(&a.bits, a.params, a.prime_search))
                 .await
-                .map_err(|e| NodeError::Simulation(e.to_string()))??;
+                .map_err(|e| NodeError::Internal(e.to_string()))??;
             print!("{r}");
             Ok(())
         }
         Command::Bench(BenchCommand::Split(a)) => {
             use consort_protocols::split::Scheme;
-            let schemes = a
+            let schemes: Vec<Scheme> = a
                 .schemes
                 .iter()
-                .map(|s| match s.as_str() {
-                    "plain" => Ok(Scheme::Plain),
-                    "ckks" => Ok(Scheme::Ckks),
-                    "paillier" => Ok(Scheme::Paillier),
-                    other => Err(NodeError::Simulation(format!("unknown scheme '{other}' (plain, ckks, paillier)"))),
+                .map(|s| match s {
+                    SchemeArg::Plain => Scheme::Plain,
+                    SchemeArg::Ckks => Scheme::Ckks,
+                    SchemeArg::Paillier => Scheme::Paillier,
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect();
             if a.epochs == 0 {
-                return Err(NodeError::Simulation("--epochs must be at least 1".into()));
+                return Err(NodeError::Usage("--epochs must be at least 1".into()));
             }
             let rows = bench_split::run(&a.data, &a.datasets, &schemes, a.epochs).await?;
             print!("{}", bench_split::render(&rows, a.epochs));
             if let Some(out) = &a.out {
-                let json = serde_json::to_string_pretty(&rows).map_err(|e| NodeError::Simulation(e.to_string()))?;
+                let json = serde_json::to_string_pretty(&rows).map_err(|e| NodeError::Internal(e.to_string()))?;
                 files::write_result(out, json.as_bytes(), &[])?;
             }
             Ok(())
         }
         Command::Bench(BenchCommand::Mpc(a)) => bench_mpc::bench_mpc(&a.data, a.out.as_deref()).await,
         Command::BenchMpcPeer(a) => {
-            let security = match a.security.as_str() {
-                "semi-honest" => Security::SemiHonest,
-                "malicious" => Security::Malicious,
-                other => return Err(NodeError::Simulation(format!("unknown security '{other}'"))),
+            let security = match a.security {
+                SecurityArg::SemiHonest => Security::SemiHonest,
+                SecurityArg::Malicious => Security::Malicious,
             };
             bench_mpc::peer(&a.node, security, &a.data, a.out.as_deref()).await
         }
     }
+}
+
+fn this_exe() -> Result<std::path::PathBuf, NodeError> {
+    std::env::current_exe().map_err(|e| NodeError::Process(format!("cannot find this executable: {e}")))
 }
 
 fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
@@ -190,7 +238,10 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
         CertsCommand::Init { parties, out, hosts, base_port } => {
             let n = usize::from(parties);
             let addrs: Vec<String> = match hosts.len() {
-                1 => (0..n).map(|i| with_port(&hosts[0], base_port.saturating_add(i as u16), false)).collect(),
+                1 => {
+                    let host = hosts.first().map_or("127.0.0.1", String::as_str);
+                    (0..n).map(|i| with_port(host, base_port.saturating_add(i as u16), false)).collect()
+                }
                 k if k == n => hosts
                     .iter()
                     .enumerate()

@@ -91,7 +91,7 @@ fn ckks_split_learning_matches_plaintext_then_answers_queries() {
     )
     .unwrap();
     spec.validate().unwrap();
-    let rows = prepare(&spec, &ecg_rows(&repo().join("examples/data/ecg/member-0.csv")));
+    let rows = prepare(&spec, &ecg_rows(&repo().join("examples/data/ecg/member-0.csv")), None).unwrap();
     let net = ClientNet::new(&spec, &model.weights).unwrap();
     let a = net.forward(&tensor(&rows.x, rows.n(), rows.d).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let w = LayerShare {

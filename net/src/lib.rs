@@ -21,6 +21,7 @@
 //! is allocated.
 
 mod counters;
+mod erased;
 mod error;
 pub mod frame;
 mod id;
@@ -31,6 +32,7 @@ mod quic;
 mod transport;
 
 pub use counters::{CounterSnapshot, Counters};
+pub use erased::DynTransport;
 pub use error::NetError;
 pub use frame::{decode_u64s, encode_u64s};
 pub use id::{PartyId, SessionId, StepId};

@@ -62,9 +62,38 @@ pub trait Transport: Send + Sync {
     where
         Self: Sized,
     {
+        async move { self.send_to(&self.peers(), step, payload).await }
+    }
+
+    /// Sends the same payload to each of `to` (a subset of the members, e.g. the
+    /// clients of a split-learning job, or the members but not the dealer).
+    fn send_to(
+        &self,
+        to: &[PartyId],
+        step: &StepId,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), NetError>> + Send
+    where
+        Self: Sized,
+    {
         async move {
-            let sends = self.peers().into_iter().map(|p| self.send(p, step, payload.clone()));
+            let sends = to.iter().map(|p| self.send(*p, step, payload.clone()));
             futures_util::future::try_join_all(sends).await.map(|_| ())
+        }
+    }
+
+    /// Receives one message for `step` from each of `from`, in the order given.
+    fn gather_from(
+        &self,
+        from: &[PartyId],
+        step: &StepId,
+    ) -> impl Future<Output = Result<Vec<(PartyId, Bytes)>, NetError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let recvs = from.iter().map(|p| async move { self.recv(*p, step).await.map(|b| (*p, b)) });
+            futures_util::future::try_join_all(recvs).await
         }
     }
 
@@ -73,9 +102,6 @@ pub trait Transport: Send + Sync {
     where
         Self: Sized,
     {
-        async move {
-            let recvs = self.peers().into_iter().map(|p| async move { self.recv(p, step).await.map(|b| (p, b)) });
-            futures_util::future::try_join_all(recvs).await
-        }
+        async move { self.gather_from(&self.peers(), step).await }
     }
 }

@@ -84,7 +84,7 @@ pub async fn peer(node_path: &Path, sizes: &[u64], pings: u32, out: Option<&Path
         rtts.sort_by(f64::total_cmp);
         let p99 = rtts.get(((rtts.len() as f64) * 0.99) as usize).or(rtts.last()).copied().unwrap_or(0.0);
         let figures = PeerFigures { throughput, rtt_us_median: median(&mut rtts), rtt_us_p99: p99, pings };
-        let json = serde_json::to_string(&figures).map_err(|e| NodeError::Simulation(e.to_string()))?;
+        let json = serde_json::to_string(&figures).map_err(|e| NodeError::Internal(e.to_string()))?;
         write_result(out, json.as_bytes(), &[])?;
     }
     Ok(())
@@ -113,9 +113,8 @@ fn synthetic_csv(path: &Path, rows: usize, seed: u64) -> Result<(), NodeError> {
 
 /// Runs the whole benchmark and prints the table.
 pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path>) -> Result<(), NodeError> {
-    let exe =
-        std::env::current_exe().map_err(|e| NodeError::Simulation(format!("cannot find this executable: {e}")))?;
-    let dir = tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("temporary directory: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| NodeError::Process(format!("cannot find this executable: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| NodeError::Process(format!("temporary directory: {e}")))?;
     let d = dir.path();
 
     eprintln!("bench: QUIC between two processes ({} sizes, {pings} pings)...", sizes.len());
@@ -137,13 +136,13 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         children.push(spawn_member(&exe, &args)?);
     }
     for (i, c) in children.iter_mut().enumerate() {
-        let status = c.wait().await.map_err(|e| NodeError::Simulation(format!("bench peer {i}: {e}")))?;
+        let status = c.wait().await.map_err(|e| NodeError::Bench(format!("bench peer {i}: {e}")))?;
         if !status.success() {
-            return Err(NodeError::Simulation(format!("bench peer {i} failed ({status}); rerun with RUST_LOG=debug")));
+            return Err(NodeError::Bench(format!("bench peer {i} failed ({status}); rerun with RUST_LOG=debug")));
         }
     }
     let figures: PeerFigures =
-        serde_json::from_str(&read_text(&d.join("peer.json"))?).map_err(|e| NodeError::Simulation(e.to_string()))?;
+        serde_json::from_str(&read_text(&d.join("peer.json"))?).map_err(|e| NodeError::Internal(e.to_string()))?;
 
     eprintln!("bench: stats job, 3 members x {rows} rows...");
     let mut job = String::from(

@@ -13,12 +13,12 @@ use consort_protocols::spdz::prep::{DealerClient, DealerCore, Preprocessing, Req
 use consort_protocols::spdz::{Engine, MulQueue, Security};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::common::load_rows;
 use crate::config::Node;
 use crate::error::NodeError;
 use crate::files::{read_text, write_result};
 use crate::node::connect;
 use crate::simulate::{loopback_consortium, spawn_member};
-use crate::spdz_job::load_rows;
 
 /// One measured line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -158,7 +158,7 @@ pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option
     drop(e);
     t.finish().await?;
     if let (0, Some(out)) = (me, out) {
-        let json = serde_json::to_string(&rows).map_err(|e| NodeError::Simulation(e.to_string()))?;
+        let json = serde_json::to_string(&rows).map_err(|e| NodeError::Internal(e.to_string()))?;
         write_result(out, json.as_bytes(), &[])?;
     }
     Ok(())
@@ -166,9 +166,8 @@ pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option
 
 /// Runs every scenario and prints the table.
 pub async fn bench_mpc(data: &Path, out: Option<&Path>) -> Result<(), NodeError> {
-    let exe =
-        std::env::current_exe().map_err(|e| NodeError::Simulation(format!("cannot find this executable: {e}")))?;
-    let dir = tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("temporary directory: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| NodeError::Process(format!("cannot find this executable: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| NodeError::Process(format!("temporary directory: {e}")))?;
     let mut all = Vec::new();
     for members in [2usize, 3] {
         for security in [Security::SemiHonest, Security::Malicious] {
@@ -191,15 +190,15 @@ pub async fn bench_mpc(data: &Path, out: Option<&Path>) -> Result<(), NodeError>
                 children.push(spawn_member(&exe, &args)?);
             }
             for (i, c) in children.iter_mut().enumerate() {
-                let status = c.wait().await.map_err(|e| NodeError::Simulation(format!("bench peer {i}: {e}")))?;
+                let status = c.wait().await.map_err(|e| NodeError::Bench(format!("bench peer {i}: {e}")))?;
                 if !status.success() {
-                    return Err(NodeError::Simulation(format!(
+                    return Err(NodeError::Bench(format!(
                         "bench peer {i} failed ({status}); rerun with RUST_LOG=debug"
                     )));
                 }
             }
             let rows: Vec<MpcRow> = serde_json::from_str(&read_text(&d.join("rows.json"))?)
-                .map_err(|e| NodeError::Simulation(e.to_string()))?;
+                .map_err(|e| NodeError::Internal(e.to_string()))?;
             all.extend(rows);
         }
     }
@@ -230,7 +229,7 @@ pub async fn bench_mpc(data: &Path, out: Option<&Path>) -> Result<(), NodeError>
     table.push_str(&render_error_table(&error_table()));
     print!("{table}");
     if let Some(out) = out {
-        let json = serde_json::to_string_pretty(&all).map_err(|e| NodeError::Simulation(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&all).map_err(|e| NodeError::Internal(e.to_string()))?;
         write_result(out, json.as_bytes(), &[])?;
     }
     Ok(())

@@ -9,7 +9,7 @@ use tracing::info;
 use crate::error::NodeError;
 
 fn err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Simulation(format!("bench paillier: {e}"))
+    NodeError::Bench(format!("bench paillier: {e}"))
 }
 
 /// Runs the benchmark and returns the printed report.

@@ -14,11 +14,11 @@ use consort_protocols::split::plain::twin;
 use consort_protocols::split::{Scheme, SplitSpec, run_client, run_server};
 use tracing::info;
 
+use crate::backend::split::plain_client_data;
 use crate::error::NodeError;
-use crate::split_job::client_rows;
 
 fn err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Simulation(format!("bench split: {e}"))
+    NodeError::Bench(format!("bench split: {e}"))
 }
 
 /// One row of the table.
@@ -54,9 +54,8 @@ fn dataset(name: &str, dir: &Path, scheme: Scheme, epochs: usize) -> Result<(Spl
     ))
     .map_err(err)?;
     spec.validate().map_err(err)?;
-    let data = (0..3)
-        .map(|k| client_rows(&spec, &dir.join(folder).join(format!("{prefix}-{k}.csv")), k))
-        .collect::<Result<Vec<_>, _>>()?;
+    let files: Vec<_> = (0..3).map(|k| dir.join(folder).join(format!("{prefix}-{k}.csv"))).collect();
+    let data = plain_client_data(&spec, &files)?;
     Ok((spec, data))
 }
 

@@ -40,9 +40,27 @@ pub enum NodeError {
     /// Key generation or a key file failed.
     #[error("keys: {0}")]
     Keys(String),
-    /// A simulated member failed.
+    /// Members of a simulation failed, or did not report.
     #[error("{0}")]
-    Simulation(String),
+    Members(String),
+    /// Two members obtained different results (a bug or a cheater: never printed as one).
+    #[error("party {a} and party {b} obtained different {what}")]
+    Disagree { a: u16, b: u16, what: String },
+    /// The plaintext twin could not be computed.
+    #[error("plaintext baseline: {0}")]
+    Twin(String),
+    /// A local process, port or temporary directory could not be had.
+    #[error("{0}")]
+    Process(String),
+    /// A command-line value is out of its range.
+    #[error("{0}")]
+    Usage(String),
+    /// A benchmark could not run.
+    #[error("{0}")]
+    Bench(String),
+    /// Something that should not fail did (a task panicked, serialization failed).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl NodeError {

@@ -13,6 +13,7 @@ use consort_protocols::stats::StatsSpec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::backend::learn::{self, Learn};
 use crate::error::NodeError;
 use crate::files::read_text;
 
@@ -53,6 +54,28 @@ impl Backend {
     pub fn is_fedavg(self) -> bool {
         matches!(self, Backend::FedavgPaillier | Backend::FedavgAdditive)
     }
+
+    /// Its name in the job spec.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Backend::Additive => "additive",
+            Backend::Spdz => "spdz",
+            Backend::FedavgPaillier => "fedavg-paillier",
+            Backend::FedavgAdditive => "fedavg-additive",
+            Backend::SplitHe => "split-he",
+        }
+    }
+}
+
+impl Task {
+    /// Its name in the job spec.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Task::Stats => "stats",
+            Task::Train => "train",
+            Task::Infer => "infer",
+        }
+    }
 }
 
 /// A job spec file.
@@ -63,6 +86,10 @@ pub struct JobSpec {
     pub task: Task,
     #[serde(default)]
     pub backend: Backend,
+    /// The backend-neutral training table ([`crate::backend::learn`]); the backend's
+    /// own table is built from it when the job is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learn: Option<Learn>,
     #[serde(default)]
     pub stats: Option<StatsSpec>,
     #[serde(default)]
@@ -85,10 +112,6 @@ pub struct JobSpec {
     pub models: BTreeMap<String, PathBuf>,
 }
 
-fn wire<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 /// A loaded job spec.
 #[derive(Clone, Debug)]
 pub struct Job {
@@ -99,8 +122,22 @@ pub struct Job {
 impl Job {
     pub fn load(path: &Path) -> Result<Job, NodeError> {
         let text = read_text(path)?;
+        let err = |e: toml::de::Error| NodeError::Job { path: path.to_path_buf(), msg: e.to_string() };
+        let doc: toml::Table = toml::from_str(&text).map_err(err)?;
+        if doc.contains_key("learn") {
+            return Job::from_doc(doc, path);
+        }
+        // Straight from the text: errors then point at the line and column.
+        Job::from_spec(toml::from_str(&text).map_err(err)?, path)
+    }
+
+    /// Resolves a parsed job document (its `[learn]` table, if any, for the backend it
+    /// names), then validates it.
+    pub fn from_doc(mut doc: toml::Table, path: &Path) -> Result<Job, NodeError> {
+        let err = |msg: String| NodeError::Job { path: path.to_path_buf(), msg };
+        learn::resolve(&mut doc).map_err(err)?;
         let spec: JobSpec =
-            toml::from_str(&text).map_err(|e| NodeError::Job { path: path.to_path_buf(), msg: e.to_string() })?;
+            toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| err(e.message().to_string()))?;
         Job::from_spec(spec, path)
     }
 
@@ -149,8 +186,8 @@ impl Job {
             (Task::Train | Task::Infer, Backend::SplitHe) => self.split().map(|_| ()),
             (task, backend) => Err(self.err(format!(
                 "backend \"{}\" does not run task \"{}\" (stats: additive; train: spdz, fedavg-paillier, fedavg-additive, split-he; infer: spdz, split-he)",
-                wire(&backend),
-                wire(&task)
+                backend.wire(),
+                task.wire()
             ))),
         }
     }
@@ -218,9 +255,9 @@ mod tests {
     use super::*;
 
     fn job(text: &str) -> Result<Job, NodeError> {
-        let spec: JobSpec =
+        let doc: toml::Table =
             toml::from_str(text).map_err(|e| NodeError::Job { path: "t.toml".into(), msg: e.to_string() })?;
-        Job::from_spec(spec, Path::new("t.toml"))
+        Job::from_doc(doc, Path::new("t.toml"))
     }
 
     #[test]

@@ -4,26 +4,28 @@
 //! - [`certs`]: the consortium CA and member certificates (`init`, `request`, `sign`);
 //! - [`job`]: the job spec and its agreed hash; [`agree`]: the agreement step;
 //! - [`data`]: reading a member's own CSV, with errors that name file, line and column;
-//! - [`node`]: `consort run`, one member's part of a job;
-//! - [`spdz_job`]: the dealer's and the members' part of a `backend = "spdz"` job;
-//! - [`fedavg_job`]: federated averaging (`fedavg-paillier`, `fedavg-additive`);
-//! - [`split_job`]: split learning with encrypted activations (`split-he`);
-//!   [`keys`]: `consort keygen`, the threshold Paillier key ceremony and key files;
+//! - [`backend`]: the [`backend::Backend`] trait and its registry — additive
+//!   statistics, spdz, fedavg-paillier / fedavg-additive, split-he — each with its
+//!   roles, its node part, its plaintext twin and its security claim;
+//! - [`node`]: `consort run`, one member's part of a job (connect, agree, run, finish);
+//! - [`keys`]: `consort keygen`, the threshold Paillier key ceremony and key files;
 //! - [`simulate`]: `consort simulate`, N members as N local processes;
+//! - [`compare`]: `consort compare`, one job under several backends, side by side;
 //! - [`bench`]: `consort bench net`; [`bench_mpc`]: `consort bench mpc`;
 //! - [`report`]: result files and printed tables.
 
 pub mod agree;
-pub mod baseline;
+pub mod backend;
 pub mod bench;
 pub mod bench_mpc;
 pub mod bench_paillier;
 pub mod bench_split;
 pub mod certs;
+pub mod chart;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
-pub mod fedavg_job;
 pub mod files;
 pub mod job;
 pub mod keys;
@@ -31,7 +33,5 @@ pub mod node;
 pub mod progress;
 pub mod report;
 pub mod simulate;
-pub mod spdz_job;
-pub mod split_job;
 
 pub use error::NodeError;

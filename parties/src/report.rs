@@ -136,6 +136,34 @@ pub struct Comparison {
     pub plaintext_losses: Vec<(usize, f64)>,
 }
 
+/// The metric name of a statistics twin.
+pub const DEVIATION: &str = "max-deviation";
+
+impl Comparison {
+    /// Statistics next to their plaintext computation on the pooled columns: `secure`
+    /// is the largest deviation of a mean or standard deviation from the plaintext one,
+    /// relative to max(1, |plaintext|) (`plaintext` is 0).
+    pub fn deviation(secure: &StatsResult, pooled: &[Vec<f64>]) -> Comparison {
+        let mut worst: f64 = 0.0;
+        for (c, values) in secure.columns.iter().zip(pooled) {
+            let rows = consort_protocols::learn::data::Rows { x: values.clone(), y: vec![0.0; values.len()], d: 1 };
+            let (m, s) = consort_protocols::learn::data::moments(&rows);
+            let (m, s) = (m.first().copied().unwrap_or(0.0), s.first().copied().unwrap_or(0.0));
+            for (got, want) in [(c.mean, m), (c.std, s)] {
+                let d = (got - want).abs() / want.abs().max(1.0);
+                worst = if d.is_nan() { f64::INFINITY } else { worst.max(d) };
+            }
+        }
+        Comparison {
+            metric: DEVIATION.into(),
+            test_rows: pooled.first().map_or(0, Vec::len),
+            secure: worst,
+            plaintext: 0.0,
+            plaintext_losses: Vec::new(),
+        }
+    }
+}
+
 /// What `consort simulate` writes: the common result and each member's costs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SimulationReport {
@@ -291,12 +319,23 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
             );
         }
     }
-    if let Some(c) = cmp {
-        let _ = writeln!(
-            s,
-            "\ntest {} on {} held-out rows: secure {:.4}, plaintext (same seed, split and hyper-parameters) {:.4}",
-            c.metric, c.test_rows, c.secure, c.plaintext
-        );
+    match cmp {
+        Some(c) if c.metric == DEVIATION => {
+            let _ = writeln!(
+                s,
+                "\nplaintext twin on the pooled {} rows: largest deviation of a mean or std {:.2e} (relative to \
+                 max(1, |value|))",
+                c.test_rows, c.secure
+            );
+        }
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "\ntest {} on {} held-out rows: secure {:.4}, plaintext (same seed, split and hyper-parameters) {:.4}",
+                c.metric, c.test_rows, c.secure, c.plaintext
+            );
+        }
+        None => {}
     }
     s
 }

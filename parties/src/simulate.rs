@@ -11,12 +11,12 @@ use consort_net::PartyId;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::backend::{self, Backend, Roles};
 use crate::certs;
 use crate::error::NodeError;
 use crate::job::Job;
 use crate::progress::members_bar;
-use crate::report::{JobResult, MemberCost, MemberReport, SimulationReport};
-use consort_protocols::learn::model::TrainedModel;
+use crate::report::{MemberCost, MemberReport, SimulationReport};
 
 /// Options of a simulation.
 #[derive(Clone, Debug)]
@@ -43,7 +43,7 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, NodeError> {
     let socks = (0..n)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr().map(|a| (s, a.port()))))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| NodeError::Simulation(format!("no free UDP port on 127.0.0.1: {e}")))?;
+        .map_err(|e| NodeError::Process(format!("no free UDP port on 127.0.0.1: {e}")))?;
     Ok(socks.into_iter().map(|(_, p)| p).collect())
 }
 
@@ -67,7 +67,7 @@ pub fn spawn_member(exe: &Path, args: &[String]) -> Result<Child, NodeError> {
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| NodeError::Simulation(format!("cannot start {}: {e}", exe.display())))
+    cmd.spawn().map_err(|e| NodeError::Process(format!("cannot start {}: {e}", exe.display())))
 }
 
 /// Forwards a child's stderr (prefixed) and remembers its last `error:` line.
@@ -90,124 +90,131 @@ fn forward_logs(child: &mut Child, party: usize, show: bool) -> Arc<Mutex<Option
     last
 }
 
-/// Runs the simulation and returns the combined report.
-pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeError> {
+/// What a simulation starts: the job, its backend, and the roles over its processes.
+pub struct Plan {
+    pub job: Job,
+    pub backend: &'static dyn Backend,
+    pub roles: Roles,
+}
+
+/// Loads the job and lays out its processes: `parties` members, plus the party after
+/// them when the backend's helper (dealer, aggregator, server) is an extra process.
+/// Every check a member would make at start (roles, keys, every input file named)
+/// runs here, before any process starts.
+pub fn plan(opts: &SimulateOptions) -> Result<Plan, NodeError> {
     if opts.parties < 2 {
-        return Err(NodeError::Simulation("a simulation needs at least 2 parties".into()));
+        return Err(NodeError::Usage("a simulation needs at least 2 parties".into()));
     }
     let job = Job::load(&opts.job)?;
-    // An spdz job has a dealer: one more process, the party after the members. So does a
-    // fedavg-paillier job whose aggregator is not a member.
-    let dealer = job.spec.spdz.as_ref().map(|s| s.dealer);
-    if let Some(d) = dealer
-        && usize::from(d) != opts.parties
-    {
-        return Err(NodeError::Job {
-            path: opts.job.clone(),
-            msg: format!(
-                "the job names party {d} as its dealer; with --parties {0} the dealer must be party {0}",
-                opts.parties
-            ),
-        });
-    }
-    let aggregator = match job.spec.backend {
-        crate::job::Backend::FedavgPaillier => job.fedavg()?.aggregator,
-        _ => None,
-    };
-    if let Some(a) = aggregator
-        && usize::from(a) > opts.parties
-    {
-        return Err(NodeError::Job {
-            path: opts.job.clone(),
-            msg: format!(
-                "the job names party {a} as its aggregator; with --parties {0} it must be a member (0..{0}) or \
-                 party {0}",
-                opts.parties
-            ),
-        });
-    }
-    if job.spec.backend == crate::job::Backend::FedavgPaillier {
-        let dir = opts.keys.as_deref().ok_or_else(|| NodeError::Job {
-            path: opts.job.clone(),
-            msg: format!(
-                "backend \"fedavg-paillier\" needs the consortium's threshold key: run `consort keygen --parties {} \
-                 --threshold T --out DIR` and pass --keys DIR",
-                opts.parties
-            ),
-        })?;
-        let key = crate::keys::load_public(dir)?;
-        if key.parties() as usize != opts.parties {
-            return Err(NodeError::file(
-                &crate::keys::public_path(dir),
-                format!("the key was dealt for {} members, the simulation has {}", key.parties(), opts.parties),
-            ));
-        }
-    }
-    let split_server = match job.spec.backend {
-        crate::job::Backend::SplitHe => Some(job.split()?.server),
-        _ => None,
-    };
-    if let Some(s) = split_server
-        && usize::from(s) > opts.parties
-    {
-        return Err(NodeError::Job {
-            path: opts.job.clone(),
-            msg: format!(
-                "the job names party {s} as its server; with --parties {0} it must be one of them (0..{0}) or party {0}",
-                opts.parties
-            ),
-        });
-    }
-    let extra = dealer.is_some()
-        || aggregator.is_some_and(|a| usize::from(a) == opts.parties)
-        || split_server.is_some_and(|s| usize::from(s) == opts.parties);
-    for i in 0..opts.parties {
-        let p = PartyId(i as u16);
-        let needs = match &job.spec.infer {
-            _ if split_server == Some(p.0) => false,
-            Some(inf) if job.spec.task == crate::job::Task::Infer => inf.model_owner == p.0 || inf.input_owner == p.0,
-            _ => true,
+    let backend = backend::get(job.spec.backend);
+    let n = opts.parties;
+    let mut processes = n;
+    if let Some(h) = backend.helper(&job) {
+        let p = usize::from(h.party.0);
+        let role = h.role.name();
+        let msg = match (h.may_be_member, p) {
+            (false, p) if p != n => {
+                Some(format!("the job names party {p} as its {role}; with --parties {n} the {role} must be party {n}"))
+            }
+            (true, p) if p > n => Some(format!(
+                "the job names party {p} as its {role}; with --parties {n} it must be one of them (0..{n}) or party {n}"
+            )),
+            _ => None,
         };
-        if needs {
-            job.input_for(p)?;
+        if let Some(msg) = msg {
+            return Err(NodeError::Job { path: opts.job.clone(), msg });
+        }
+        if p == n {
+            processes += 1;
         }
     }
-    let processes = opts.parties + usize::from(extra);
+    if job.spec.backend == crate::job::Backend::FedavgPaillier && opts.keys.is_none() {
+        return Err(NodeError::Job {
+            path: opts.job.clone(),
+            msg: format!(
+                "backend \"fedavg-paillier\" needs the consortium's threshold key: run `consort keygen --parties {n} \
+                 --threshold T --out DIR` and pass --keys DIR"
+            ),
+        });
+    }
+    let roster: Vec<PartyId> = (0..processes).map(|i| PartyId(i as u16)).collect();
+    let roles = backend.roles(&job, &roster, opts.keys.as_deref())?;
+    for p in &roles.inputs {
+        job.input_for(*p)?;
+    }
+    Ok(Plan { job, backend, roles })
+}
+
+/// Runs the simulation and returns the combined report.
+pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeError> {
+    let Plan { job, backend, roles } = plan(opts)?;
+    let processes = roles.roster.len();
     let dir =
-        tempfile::tempdir().map_err(|e| NodeError::Simulation(format!("cannot create a temporary directory: {e}")))?;
+        tempfile::tempdir().map_err(|e| NodeError::Process(format!("cannot create a temporary directory: {e}")))?;
     loopback_consortium(dir.path(), processes, opts.timeout_secs)?;
     let started = Instant::now();
     let mut children = Vec::new();
     for i in 0..processes {
-        let mut args = vec![
-            "run".to_string(),
-            "--node".into(),
-            dir.path().join(format!("party-{i}.toml")).display().to_string(),
-            "--job".into(),
-            opts.job.display().to_string(),
-            "--out".into(),
-            dir.path().join(format!("result-{i}.json")).display().to_string(),
-        ];
-        if let Some(s) = opts.seed {
-            args.extend(["--seed".into(), s.to_string()]);
-        }
-        if let Some(k) = &opts.keys {
-            args.extend(["--keys".into(), k.display().to_string()]);
-        }
-        if let Some(l) = opts.latency_ms {
-            args.extend(["--latency".into(), l.to_string()]);
-        }
-        if let Some(b) = opts.bandwidth_mbit {
-            args.extend(["--bandwidth".into(), b.to_string()]);
-        }
-        let mut child = spawn_member(&opts.exe, &args)?;
+        let mut child = spawn_member(&opts.exe, &member_args(opts, dir.path(), i))?;
         let last = forward_logs(&mut child, i, opts.show_logs);
         children.push((i, child, last));
     }
+    let statuses = wait_children(&mut children, processes).await?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    // Let the log forwarders drain the last lines.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let reports = collect(opts, dir.path(), statuses)?;
+    let result = backend.combine(&job, &roles, &reports)?;
+    let comparison = backend.twin(&job, &roles, &reports)?;
+    Ok(SimulationReport {
+        job: job.spec.name.clone(),
+        parties: opts.parties,
+        wall_secs,
+        result,
+        comparison,
+        members: reports
+            .iter()
+            .map(|r| MemberCost { party: r.party, wall_secs: r.wall_secs, traffic: r.traffic })
+            .collect(),
+    })
+}
+
+/// The `consort run` arguments of process `i`.
+fn member_args(opts: &SimulateOptions, dir: &Path, i: usize) -> Vec<String> {
+    let mut args = vec![
+        "run".to_string(),
+        "--node".into(),
+        dir.join(format!("party-{i}.toml")).display().to_string(),
+        "--job".into(),
+        opts.job.display().to_string(),
+        "--out".into(),
+        dir.join(format!("result-{i}.json")).display().to_string(),
+    ];
+    if let Some(s) = opts.seed {
+        args.extend(["--seed".into(), s.to_string()]);
+    }
+    if let Some(k) = &opts.keys {
+        args.extend(["--keys".into(), k.display().to_string()]);
+    }
+    if let Some(l) = opts.latency_ms {
+        args.extend(["--latency".into(), l.to_string()]);
+    }
+    if let Some(b) = opts.bandwidth_mbit {
+        args.extend(["--bandwidth".into(), b.to_string()]);
+    }
+    args
+}
+
+/// A child's last `error:` line, as its log forwarder saw it.
+type LastError = Arc<Mutex<Option<String>>>;
+type Status = (usize, std::io::Result<std::process::ExitStatus>, LastError);
+
+/// Waits for every child (a progress bar meanwhile); Ctrl-C stops them all.
+async fn wait_children(children: &mut [(usize, Child, LastError)], processes: usize) -> Result<Vec<Status>, NodeError> {
     let bar = members_bar(processes as u64);
     let wait_all = async {
         let mut statuses = Vec::new();
-        for (i, child, last) in &mut children {
+        for (i, child, last) in children.iter_mut() {
             let status = child.wait().await;
             bar.inc(1);
             statuses.push((*i, status, Arc::clone(last)));
@@ -218,20 +225,21 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         s = wait_all => s,
         _ = tokio::signal::ctrl_c() => {
             bar.finish_and_clear();
-            for (_, child, _) in &mut children {
+            for (_, child, _) in children.iter_mut() {
                 let _ = child.start_kill();
             }
-            for (_, child, _) in &mut children {
+            for (_, child, _) in children.iter_mut() {
                 let _ = child.wait().await;
             }
-            return Err(NodeError::Simulation("interrupted; all members stopped".into()));
+            return Err(NodeError::Members("interrupted; all members stopped".into()));
         }
     };
     bar.finish_and_clear();
-    let wall_secs = started.elapsed().as_secs_f64();
-    // Let the log forwarders drain the last lines.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    Ok(statuses)
+}
 
+/// Every member's report, or every failure with its last error line.
+fn collect(opts: &SimulateOptions, dir: &Path, statuses: Vec<Status>) -> Result<Vec<MemberReport>, NodeError> {
     let mut failures = Vec::new();
     let mut reports = Vec::new();
     for (i, status, last) in statuses {
@@ -239,7 +247,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
             last.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| "no error message".into());
         match status {
             Ok(s) if s.success() => {
-                let path = dir.path().join(format!("result-{i}.json"));
+                let path = dir.join(format!("result-{i}.json"));
                 let text = crate::files::read_text(&path)?;
                 let r: MemberReport =
                     serde_json::from_str(&text).map_err(|e| NodeError::file(&path, format!("invalid result: {e}")))?;
@@ -255,64 +263,7 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
         }
     }
     if !failures.is_empty() {
-        return Err(NodeError::Simulation(format!("simulation failed:\n  {}", failures.join("\n  "))));
+        return Err(NodeError::Members(format!("simulation failed:\n  {}", failures.join("\n  "))));
     }
-    let is_dealer = |r: &MemberReport| dealer == Some(r.party);
-    let (result, comparison) = match job.spec.task {
-        _ if split_server.is_some() => crate::baseline::compare_split(&job, &reports)?,
-        crate::job::Task::Train if job.spec.backend.is_fedavg() => crate::baseline::compare_fedavg(&job, &reports)?,
-        crate::job::Task::Stats => {
-            let first = reports.first().ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
-            if let Some(other) = reports.iter().find(|r| r.result != first.result) {
-                return Err(NodeError::Simulation(format!(
-                    "party {} and party {} obtained different results",
-                    first.party, other.party
-                )));
-            }
-            (first.result.clone(), None)
-        }
-        crate::job::Task::Train => {
-            let models: Vec<(u16, &TrainedModel)> = reports
-                .iter()
-                .filter_map(|r| match &r.result {
-                    JobResult::Train(t) => t.model.as_ref().map(|m| (r.party, m)),
-                    _ => None,
-                })
-                .collect();
-            if let Some((a, first)) = models.first()
-                && let Some((b, _)) = models.iter().find(|(_, x)| x != first)
-            {
-                return Err(NodeError::Simulation(format!("party {a} and party {b} obtained different models")));
-            }
-            let holder = reports
-                .iter()
-                .find(|r| matches!(&r.result, JobResult::Train(t) if t.model.is_some()))
-                .or_else(|| reports.iter().find(|r| !is_dealer(r)))
-                .ok_or_else(|| NodeError::Simulation("no member reported".into()))?;
-            let comparison = match models.first() {
-                Some((_, m)) => Some(crate::baseline::compare(&job, opts.parties, m)?),
-                None => None,
-            };
-            (holder.result.clone(), comparison)
-        }
-        crate::job::Task::Infer => {
-            let owner = job.infer()?.input_owner;
-            let r = reports
-                .iter()
-                .find(|r| r.party == owner)
-                .ok_or_else(|| NodeError::Simulation("the input owner did not report".into()))?;
-            (r.result.clone(), None)
-        }
-    };
-    Ok(SimulationReport {
-        job: job.spec.name.clone(),
-        parties: opts.parties,
-        wall_secs,
-        result,
-        comparison,
-        members: reports
-            .iter()
-            .map(|r| MemberCost { party: r.party, wall_secs: r.wall_secs, traffic: r.traffic })
-            .collect(),
-    })
+    Ok(reports)
 }

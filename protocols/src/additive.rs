@@ -56,18 +56,15 @@ pub async fn secure_sum_among<T: Transport>(
         }
     }
     futures_util::future::try_join_all(outgoing.into_iter().map(|(p, b)| t.send(p, &share_step, b))).await?;
-    for from in &others {
-        let bytes = t.recv(*from, &share_step).await?;
-        add_assign(&mut mine, &decode_u64s(*from, &share_step, &bytes, len)?);
+    for (from, bytes) in t.gather_from(&others, &share_step).await? {
+        add_assign(&mut mine, &decode_u64s(from, &share_step, &bytes, len)?);
     }
 
     let open_step = step.child("open");
-    let payload = encode_u64s(&mine);
-    futures_util::future::try_join_all(others.iter().map(|p| t.send(*p, &open_step, payload.clone()))).await?;
+    t.send_to(&others, &open_step, encode_u64s(&mine)).await?;
     let mut total = mine;
-    for from in &others {
-        let bytes = t.recv(*from, &open_step).await?;
-        add_assign(&mut total, &decode_u64s(*from, &open_step, &bytes, len)?);
+    for (from, bytes) in t.gather_from(&others, &open_step).await? {
+        add_assign(&mut total, &decode_u64s(from, &open_step, &bytes, len)?);
     }
     Ok(total)
 }

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod additive;
+pub mod compute;
 pub mod fedavg;
 pub mod fixed;
 pub mod learn;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: free ports, throw-away consortia, spawning
 //! `consort` processes with a deadline, and an independent plaintext computation of the
 //! statistics a stats job must produce.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashSet};

@@ -89,12 +89,16 @@ impl From<candle_core::Error> for FedError {
     }
 }
 
-/// Runs CPU-heavy work (training, encryption, partial decryption) on rayon and waits
-/// for it without blocking the async runtime.
-pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, FedError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.await.map_err(|_| FedError::Usage("a compute task panicked".into()))
+pub(crate) use crate::compute::offload;
+
+impl From<crate::compute::Panicked> for FedError {
+    fn from(e: crate::compute::Panicked) -> Self {
+        FedError::Usage(e.to_string())
+    }
+}
+
+impl From<crate::compute::EncodeError> for FedError {
+    fn from(e: crate::compute::EncodeError) -> Self {
+        FedError::Usage(e.to_string())
+    }
 }

@@ -18,17 +18,13 @@ pub enum FedMsg {
 }
 
 impl FedMsg {
-    pub fn encode(&self) -> bytes::Bytes {
-        bytes::Bytes::from(postcard::to_stdvec(self).unwrap_or_default())
+    pub fn encode(&self) -> Result<bytes::Bytes, crate::compute::EncodeError> {
+        crate::compute::encode("federated-averaging", self)
     }
 
     /// Decodes a message from `from`, naming it if the bytes are not a message.
     pub fn decode(from: PartyId, step: &StepId, bytes: &[u8]) -> Result<FedMsg, NetError> {
-        postcard::from_bytes(bytes).map_err(|e| NetError::PeerMisbehaved {
-            party: from,
-            step: step.to_string(),
-            what: format!("not a federated-averaging message: {e}"),
-        })
+        crate::compute::decode("federated-averaging", from, step, bytes)
     }
 
     /// Short name, for errors.

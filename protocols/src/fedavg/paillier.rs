@@ -31,7 +31,7 @@ pub fn fingerprint(key: &ThresholdPublicKey) -> [u8; 32] {
 pub async fn agree_key<T: Transport>(t: &T, key: &ThresholdPublicKey) -> Result<(), FedError> {
     let ours = fingerprint(key);
     let s = StepId::root("fedavg").child("key");
-    t.broadcast(&s, FedMsg::Key { fingerprint: ours }.encode()).await?;
+    t.broadcast(&s, FedMsg::Key { fingerprint: ours }.encode()?).await?;
     for (from, bytes) in t.gather(&s).await? {
         match FedMsg::decode(from, &s, &bytes)? {
             FedMsg::Key { fingerprint } if fingerprint == ours => {}
@@ -154,8 +154,10 @@ async fn aggregate<T: Transport>(
         contributors: contributors.iter().map(|p| p.0).collect(),
         ciphertexts: concat(&sum),
     }
-    .encode();
+    .encode()?;
     let out = step(round, "sum");
+    // One send at a time, not `send_to`: a member that dropped out must not stop the
+    // sum from reaching the others.
     for p in contributors.iter().filter(|p| **p != t.me()) {
         if let Err(e) = t.send(*p, &out, msg.clone()).await {
             warn!(member = %p, error = %e, "could not return the sum");
@@ -282,7 +284,7 @@ impl MemberState {
             aggregate(t, pk, spec.threshold.into(), round, &mut self.alive, Some(cts), count).await?
         } else {
             let msg = FedMsg::Contribution { round: round as u32, ciphertexts: concat(&cts) };
-            t.send(self.aggregator, &step(round, "contribute"), msg.encode()).await?;
+            t.send(self.aggregator, &step(round, "contribute"), msg.encode()?).await?;
             self.receive_sum(t, round, count).await?
         };
         log.contributors = contributors.iter().map(|p| p.0).collect();
@@ -350,7 +352,7 @@ impl MemberState {
         // Every contributor gets every partial (they reveal only the sum it is owed);
         // partials of excluded members are received but not used.
         let peers: Vec<PartyId> = contributors.iter().copied().filter(|p| *p != t.me()).collect();
-        let msg = FedMsg::Partial { round: round as u32, bytes: mine.to_bytes() }.encode();
+        let msg = FedMsg::Partial { round: round as u32, bytes: mine.to_bytes() }.encode()?;
         for p in &peers {
             if let Err(e) = t.send(*p, &s, msg.clone()).await {
                 warn!(member = %p, error = %e, "could not send the partial decryption");

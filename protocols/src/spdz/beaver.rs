@@ -151,7 +151,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         .await?;
         let opened = self.open(step, vals, macs).await?;
         let ctx = Ctx { me0: self.me == 0, alpha: self.alpha, security: self.security };
-        super::offload(move || {
+        let out = super::offload(move || {
             let mut at = 0usize;
             let mut out = Vec::with_capacity(ops.len());
             for ((kind, x, y), t) in ops.iter().zip(&triples) {
@@ -162,6 +162,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             }
             out
         })
-        .await
+        .await?;
+        Ok(out)
     }
 }

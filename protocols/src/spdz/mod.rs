@@ -89,11 +89,10 @@ impl std::fmt::Display for Security {
     }
 }
 
-/// Runs CPU-heavy work on rayon and waits for it without blocking the async runtime.
-pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, MpcError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.await.map_err(|_| MpcError::Usage { step: "compute".into(), what: "a compute task panicked".into() })
+pub(crate) use crate::compute::offload;
+
+impl From<crate::compute::Panicked> for MpcError {
+    fn from(e: crate::compute::Panicked) -> Self {
+        MpcError::Usage { step: "compute".into(), what: e.to_string() }
+    }
 }

@@ -45,7 +45,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let opened = self.open(step, vals, macs).await?;
         let (me0, alpha, security) = (self.me == 0, self.alpha, self.security);
         // One pass over every value: on rayon, not on the runtime that drives the network.
-        super::offload(move || finalize(&items, &pairs, &opened, me0, alpha, security)).await
+        Ok(super::offload(move || finalize(&items, &pairs, &opened, me0, alpha, security)).await?)
     }
 
     /// Products with `2f` fractional bits back to `f`.

@@ -19,6 +19,10 @@ use crate::learn::data::{Rows, permutation};
 pub struct ClientModel {
     pub weights: Vec<Vec<f64>>,
     pub share: LayerShare,
+    /// The pooled (means, stds) the inputs were standardized with (the linear model):
+    /// queries are prepared with the same ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// A client's outcome.
@@ -76,7 +80,7 @@ async fn ask(
     let ask_step = step.index(*counter);
     let reply_step = step.index(*counter + 1);
     *counter += 2;
-    t.send(server, &ask_step, msg.encode()).await?;
+    t.send(server, &ask_step, msg.encode()?).await?;
     match patient_recv(t, server, &reply_step, wait).await? {
         SplitMsg::Logits { cts } | SplitMsg::InputGrad { cts } => Ok(cts),
         other => Err(SplitError::Bad { party: server, what: "reply", reason: format!("a {} message", other.kind()) }),
@@ -169,7 +173,7 @@ async fn start(
 ) -> Result<State, SplitError> {
     let s2 = Arc::clone(spec);
     let cipher = offload(move || ClientCipher::new(&s2)).await??;
-    t.send(server, &steps::keys(), cipher.keys_msg()?.encode()).await?;
+    t.send(server, &steps::keys(), cipher.keys_msg()?.encode()?).await?;
     Ok(State { net: ClientNet::new(spec, weights)?, cipher, share })
 }
 
@@ -207,7 +211,7 @@ pub async fn run_client<T: Transport>(
             total += loss * batch.len() as f64;
             debug!(epoch = epoch + 1, loss, "batch");
         }
-        t.send(server, &step.index(counter), SplitMsg::TurnEnd.encode()).await?;
+        t.send(server, &step.index(counter), SplitMsg::TurnEnd.encode()?).await?;
         let after = t.counters();
         turns.push(TurnCost {
             secs: started.elapsed().as_secs_f64(),
@@ -220,11 +224,10 @@ pub async fn run_client<T: Transport>(
         let handover = SplitMsg::Handover { turn: turn as u32 + 1, share: st.share.clone() };
         if turn + 1 < spec.epochs * k {
             let next = clients.get((index + 1) % k).copied().unwrap_or(me);
-            t.send(next, &steps::handover(turn + 1), handover.encode()).await?;
+            t.send(next, &steps::handover(turn + 1), handover.encode()?).await?;
         } else {
-            for &p in clients.iter().filter(|p| **p != me) {
-                t.send(p, &steps::handover(turn + 1), handover.encode()).await?;
-            }
+            let others: Vec<PartyId> = clients.iter().copied().filter(|p| *p != me).collect();
+            t.send_to(&others, &steps::handover(turn + 1), handover.encode()?).await?;
         }
     }
     let last = spec.epochs * k;
@@ -237,7 +240,7 @@ pub async fn run_client<T: Transport>(
     let test_accuracy = (test.n() > 0).then(|| right as f64 / test.n() as f64);
     let weights = st.net.weights()?;
     Ok(ClientOutcome {
-        model: ClientModel { weights, share: st.share },
+        model: ClientModel { weights, share: st.share, pooled: None },
         losses,
         train_rows: train.n(),
         test_rows: test.n(),
@@ -288,7 +291,7 @@ async fn predict(
         st = s;
         out.extend(argmax(&z, spec.classes));
     }
-    t.send(server, &step.index(counter), SplitMsg::TurnEnd.encode()).await?;
+    t.send(server, &step.index(counter), SplitMsg::TurnEnd.encode()?).await?;
     Ok((st, out))
 }
 

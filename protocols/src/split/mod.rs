@@ -118,13 +118,18 @@ impl From<candle_core::Error> for SplitError {
     }
 }
 
-/// Runs CPU-heavy work on rayon and waits for it without blocking the async runtime.
-pub(crate) async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, SplitError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.await.map_err(|_| SplitError::Usage("a compute task panicked".into()))
+pub(crate) use crate::compute::offload;
+
+impl From<crate::compute::Panicked> for SplitError {
+    fn from(e: crate::compute::Panicked) -> Self {
+        SplitError::Usage(e.to_string())
+    }
+}
+
+impl From<crate::compute::EncodeError> for SplitError {
+    fn from(e: crate::compute::EncodeError) -> Self {
+        SplitError::Usage(e.to_string())
+    }
 }
 
 /// Receives and decodes a message from `from`, waiting up to `wait`: turns are

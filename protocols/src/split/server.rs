@@ -69,7 +69,7 @@ async fn serve<T: Transport>(
         let reply =
             offload(move || if backward { c.backward(client, n, &cts) } else { c.forward(client, n, &cts) }).await??;
         let reply = if backward { SplitMsg::InputGrad { cts: reply } } else { SplitMsg::Logits { cts: reply } };
-        t.send(client, &step.index(counter + 1), reply.encode()).await?;
+        t.send(client, &step.index(counter + 1), reply.encode()?).await?;
         counter += 2;
         if !backward {
             batches += 1;

@@ -1,0 +1,102 @@
+//! `backend = "additive"`, `task = "stats"`: pooled statistics by additive secret
+//! sharing over Z_2^64 (the smallest backend; the template for a new one).
+//!
+//! Every member reads its CSV, computes its local aggregates (count, Σx, Σx², bin
+//! counts per column), shares them among all members and opens only the totals.
+
+use std::path::Path;
+
+use consort_net::PartyId;
+use consort_protocols::stats;
+
+use super::common::{agree, bad_input, blocking, fail, input_of, member_rng};
+use super::{Backend, BoxFuture, Cheating, Collusion, Failure, RunCtx, SecurityClaim};
+use crate::data;
+use crate::error::NodeError;
+use crate::job::{Backend as BackendName, Job, Task};
+use crate::report::{Comparison, JobResult, MemberReport};
+
+/// The stats backend.
+pub struct Additive;
+
+impl Backend for Additive {
+    fn name(&self) -> BackendName {
+        BackendName::Additive
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["stats"]
+    }
+
+    fn supports(&self, task: Task, _model: Option<super::learn::Model>) -> Result<(), String> {
+        match task {
+            Task::Stats => Ok(()),
+            _ => {
+                Err(format!("backend \"additive\" computes statistics only (task \"stats\"), not \"{}\"", task.wire()))
+            }
+        }
+    }
+
+    fn roles(&self, _job: &Job, roster: &[PartyId], _keys: Option<&Path>) -> Result<super::Roles, NodeError> {
+        Ok(super::Roles::all_members(roster))
+    }
+
+    fn claims(&self) -> Vec<SecurityClaim> {
+        vec![SecurityClaim {
+            label: "additive",
+            variant: None,
+            technique: "additive secret sharing over Z_2^64, fixed point",
+            trusted: vec![],
+            collusion: Collusion::AllButTwo,
+            learns: vec![
+                (
+                    "every member",
+                    "the totals per column: row count, Σx, Σx², bin counts (the statistics are functions of these)",
+                ),
+                ("nobody", "a member's rows or subtotals"),
+            ],
+            cheating: Cheating::WrongResult,
+            cheating_note: "no MACs: a cheater can bias the totals; it cannot make a member reveal its inputs",
+            tests: vec![
+                "protocols/tests/stats_memory.rs::no_message_contains_a_members_inputs_or_subtotals",
+                "protocols/tests/stats_memory.rs::tampering_changes_the_result_semi_honest_mode_has_no_integrity",
+                "tests/security.rs::member_claiming_another_id_is_refused",
+            ],
+        }]
+    }
+
+    fn run<'a>(&'a self, cx: RunCtx<'a>) -> BoxFuture<'a, Result<JobResult, Failure>> {
+        Box::pin(async move {
+            let spec = cx.job.stats().map_err(fail)?.clone();
+            let path = input_of(cx.job, cx.input)?.to_path_buf();
+            let members = cx.roles.members.len();
+            let owned = spec.clone();
+            let local = blocking(move || {
+                data::load_columns(&path, &owned.columns)
+                    .and_then(|d| data::local_aggregates(&path, &owned, &d, members))
+            })
+            .await?;
+            let mut rng = member_rng(cx.seed, consort_net::Transport::me(&cx.t), 0).map_err(bad_input)?;
+            let r = stats::run(&cx.t, &spec, &local, &mut rng).await.map_err(fail)?;
+            Ok(JobResult::Stats(r))
+        })
+    }
+
+    fn combine(&self, _job: &Job, _roles: &super::Roles, reports: &[MemberReport]) -> Result<JobResult, NodeError> {
+        let first = agree(reports.iter().map(|r| (r.party, &r.result)), "results")?;
+        first.map(|(_, r)| r.clone()).ok_or_else(|| NodeError::Members("no member reported".into()))
+    }
+
+    fn twin(&self, job: &Job, roles: &super::Roles, reports: &[MemberReport]) -> Result<Option<Comparison>, NodeError> {
+        let JobResult::Stats(secure) = self.combine(job, roles, reports)? else { return Ok(None) };
+        let spec = job.stats()?;
+        let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); spec.columns.len()];
+        for p in &roles.inputs {
+            let cols = data::load_columns(&job.input_for(*p)?, &spec.columns)?;
+            for (all, c) in pooled.iter_mut().zip(cols.columns) {
+                all.extend(c);
+            }
+        }
+        Ok(Some(Comparison::deviation(&secure, &pooled)))
+    }
+}
