@@ -139,6 +139,17 @@ pub enum SecurityArg {
     Malicious,
 }
 
+/// A CKKS parameter preset, by ring dimension.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PresetArg {
+    /// N = 8192, primes [60, 40, 40, 60], scale 2^40 (128-bit).
+    #[value(name = "8192")]
+    N8192,
+    /// N = 16384 (128-bit).
+    #[value(name = "16384")]
+    N16384,
+}
+
 /// Encryption at the cut, for `bench split`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum SchemeArg {
@@ -347,9 +358,9 @@ pub struct BenchPaillierArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchCkksArgs {
-    /// Ring dimensions to measure.
+    /// Ring dimensions (CKKS presets) to measure.
     #[arg(long, value_delimiter = ',', default_value = "8192,16384")]
-    pub n: Vec<u32>,
+    pub n: Vec<PresetArg>,
 }
 
 #[derive(Args, Debug)]

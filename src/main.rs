@@ -5,7 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{BenchCommand, CertsCommand, Cli, Command, FaultArg, LinkArgs, SchemeArg, SecurityArg};
+use cli::{BenchCommand, CertsCommand, Cli, Command, FaultArg, LinkArgs, PresetArg, SchemeArg, SecurityArg};
 use consort_net::LinkEmulation;
 use consort_parties::backend::{self, learn::Model};
 use consort_parties::compare::{self, CompareOptions};
@@ -158,14 +158,13 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         Command::BenchPeer(a) => bench::peer(&a.node, &a.sizes, a.pings, a.out.as_deref()).await,
         Command::Bench(BenchCommand::Ckks(a)) => {
             use consort_he::ckks::{Preset, bench as ckks_bench};
-            let presets =
+            let presets: Vec<Preset> =
                 a.n.iter()
                     .map(|n| match n {
-                        8192 => Ok(Preset::N8192),
-                        16384 => Ok(Preset::N16384),
-                        other => Err(NodeError::Usage(format!("no CKKS preset for N = {other} (8192, 16384)"))),
+                        PresetArg::N8192 => Preset::N8192,
+                        PresetArg::N16384 => Preset::N16384,
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect();
             let rows =
                 tokio::task::spawn_blocking(move || ckks_bench::run_presets(&presets, &|m| eprintln!("bench: {m}")))
                     .await

@@ -14,7 +14,8 @@ fn e(x: impl std::fmt::Display) -> String {
 
 /// The chart as an SVG document (backends that did not run are left out).
 pub fn svg(report: &CompareReport) -> Result<String, String> {
-    let rows: Vec<&Row> = report.rows.iter().filter(|r| r.status == Status::Ok).collect();
+    // plotters draws segment 0 at the bottom: reverse, so the first backend is on top.
+    let rows: Vec<&Row> = report.rows.iter().filter(|r| r.status == Status::Ok).rev().collect();
     let n = rows.len().max(1) as u32;
     let mut out = String::new();
     {
@@ -31,7 +32,8 @@ pub fn svg(report: &CompareReport) -> Result<String, String> {
             .caption("wall time, seconds", ("sans-serif", 16))
             .x_label_area_size(30)
             .y_label_area_size(150)
-            .build_cartesian_2d(0.0..tmax, (0..n).into_segmented())
+            // A segmented 0..k has k + 1 segments.
+            .build_cartesian_2d(0.0..tmax, (0..n - 1).into_segmented())
             .map_err(e)?;
         let time_label = |v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(k) => name(*k as usize),
@@ -53,10 +55,10 @@ pub fn svg(report: &CompareReport) -> Result<String, String> {
             .caption(format!("{metric}: secure (green), plaintext twin (grey)"), ("sans-serif", 16))
             .x_label_area_size(30)
             .y_label_area_size(150)
-            .build_cartesian_2d(0.0..mmax, (0..2 * n).into_segmented())
+            .build_cartesian_2d(0.0..mmax, (0..2 * n - 1).into_segmented())
             .map_err(e)?;
         let acc_label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(k) if k % 2 == 0 => name((k / 2) as usize),
+            SegmentValue::CenterOf(k) if k % 2 == 1 => name((k / 2) as usize),
             SegmentValue::CenterOf(_) => "twin".to_string(),
             _ => String::new(),
         };
@@ -68,7 +70,8 @@ pub fn svg(report: &CompareReport) -> Result<String, String> {
             .map_err(e)?;
         for (twin, color) in [(false, GREEN.mix(0.7)), (true, BLACK.mix(0.3))] {
             acc.draw_series(rows.iter().zip(0u32..).map(|(r, k)| {
-                let s = 2 * k + u32::from(twin);
+                // The twin's bar below its backend's.
+                let s = 2 * k + u32::from(!twin);
                 let v = if twin { r.plaintext } else { r.secure };
                 Rectangle::new(
                     [(0.0, SegmentValue::Exact(s)), (v.unwrap_or(0.0), SegmentValue::Exact(s + 1))],

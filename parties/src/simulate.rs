@@ -128,15 +128,6 @@ pub fn plan(opts: &SimulateOptions) -> Result<Plan, NodeError> {
             processes += 1;
         }
     }
-    if job.spec.backend == crate::job::Backend::FedavgPaillier && opts.keys.is_none() {
-        return Err(NodeError::Job {
-            path: opts.job.clone(),
-            msg: format!(
-                "backend \"fedavg-paillier\" needs the consortium's threshold key: run `consort keygen --parties {n} \
-                 --threshold T --out DIR` and pass --keys DIR"
-            ),
-        });
-    }
     let roster: Vec<PartyId> = (0..processes).map(|i| PartyId(i as u16)).collect();
     let roles = backend.roles(&job, &roster, opts.keys.as_deref())?;
     for p in &roles.inputs {

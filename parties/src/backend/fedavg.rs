@@ -81,9 +81,11 @@ impl Backend for FedAvg {
         }
         let dir = keys.ok_or_else(|| NodeError::Job {
             path: job.path.clone(),
-            msg: "backend \"fedavg-paillier\" needs the consortium's key directory (--keys DIR, made by \
-                  `consort keygen`)"
-                .into(),
+            msg: format!(
+                "backend \"fedavg-paillier\" needs the consortium's threshold key: run `consort keygen --parties N \
+                 --threshold {} --out DIR` (N members) and pass --keys DIR",
+                spec.threshold
+            ),
         })?;
         let key = keys::load_public(dir)?;
         let members: Vec<PartyId> = (0..key.parties()).map(|i| PartyId(i as u16)).collect();

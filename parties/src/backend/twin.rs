@@ -15,17 +15,30 @@ use crate::job::Job;
 use crate::report::{Comparison, JobResult, MemberReport};
 use consort_protocols::fedavg::model::SavedModel;
 
-/// Scores `secure` and the plaintext baseline on the pooled held-out rows of `members`.
-pub fn compare(job: &Job, members: &[PartyId], secure: &TrainedModel) -> Result<Comparison, NodeError> {
-    let spec = job.train()?;
+/// Every member's (train, test) rows, split as each member splits its own file.
+fn held_out(
+    job: &Job,
+    members: &[PartyId],
+    features: &[String],
+    label: &str,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<Rows>, Vec<Rows>), NodeError> {
     let mut train = Vec::new();
     let mut test = Vec::new();
     for (i, p) in members.iter().enumerate() {
-        let rows = load_rows(&job.input_for(*p)?, &spec.features, Some(&spec.label))?;
-        let (tr, te) = rows.split(spec.test_fraction, spec.seed, i);
+        let rows = load_rows(&job.input_for(*p)?, features, Some(label))?;
+        let (tr, te) = rows.split(test_fraction, seed, i);
         train.push(tr);
         test.push(te);
     }
+    Ok((train, test))
+}
+
+/// Scores `secure` and the plaintext baseline on the pooled held-out rows of `members`.
+pub fn compare(job: &Job, members: &[PartyId], secure: &TrainedModel) -> Result<Comparison, NodeError> {
+    let spec = job.train()?;
+    let (train, test) = held_out(job, members, &spec.features, &spec.label, spec.test_fraction, spec.seed)?;
     let (pooled, test) = (Rows::concat(&train), Rows::concat(&test));
     let (means, stds) = moments(&pooled);
     let stds = nonzero(stds);
@@ -64,14 +77,7 @@ pub fn fedavg(job: &Job, members: &[PartyId], secure: &SavedModel) -> Result<Com
     use consort_protocols::fedavg::{FedModel, plain as fplain};
 
     let spec = job.fedavg()?;
-    let mut train = Vec::new();
-    let mut test = Vec::new();
-    for (i, p) in members.iter().enumerate() {
-        let rows = load_rows(&job.input_for(*p)?, &spec.features, Some(&spec.label))?;
-        let (tr, te) = rows.split(spec.test_fraction, spec.seed, i);
-        train.push(tr);
-        test.push(te);
-    }
+    let (train, test) = held_out(job, members, &spec.features, &spec.label, spec.test_fraction, spec.seed)?;
     let pooled_test = Rows::concat(&test);
     let (means, stds) = match spec.model {
         FedModel::Logreg => {
