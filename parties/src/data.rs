@@ -65,22 +65,18 @@ pub fn load_columns(path: &Path, columns: &[String]) -> Result<LocalColumns, Nod
     Ok(out)
 }
 
-/// Computes the local aggregates, mapping range errors back to the file line.
-pub fn local_aggregates(
-    path: &Path,
-    spec: &StatsSpec,
-    data: &LocalColumns,
-    members: usize,
-) -> Result<Vec<u64>, NodeError> {
-    consort_protocols::stats::local_aggregates(spec, data, members).map_err(|e| match e {
+/// Checks a member's values against the range of the stats protocol, mapping a bad
+/// value back to its file line.
+pub fn check_values(path: &Path, spec: &StatsSpec, data: &LocalColumns) -> Result<(), NodeError> {
+    consort_protocols::stats::check(spec, data).map(|_| ()).map_err(|e| match e {
         StatsError::ValueOutOfRange { column, row, value, limit } => NodeError::Cell {
             path: path.to_path_buf(),
             // Data row 0 is on line 2, after the header (the files have no multi-line cells).
             line: row as u64 + 2,
             column,
-            msg: format!("{value} is outside the supported range (|x| < {limit}; x² must fit the fixed-point ring)"),
+            msg: format!("{value} is outside the supported range (|x| < {limit})"),
         },
-        StatsError::SubtotalOverflow { .. } => NodeError::file(path, e.to_string()),
+        StatsError::TooManyRows { .. } => NodeError::file(path, e.to_string()),
         other => NodeError::from(other),
     })
 }
@@ -130,11 +126,14 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_mapped_to_their_line() {
-        let (_d, p) = csv("a\n1\n2\n1e9\n");
+        let (_d, p) = csv("a\n1\n2\n2e12\n");
         let spec = StatsSpec { columns: cols(&["a"]), frac_bits: Default::default(), histograms: Default::default() };
         let t = load_columns(&p, &spec.columns).unwrap();
-        let err = local_aggregates(&p, &spec, &t, 3).unwrap_err().to_string();
-        assert!(err.contains("line 4, column 'a': 1000000000 is outside the supported range"), "{err}");
+        let err = check_values(&p, &spec, &t).unwrap_err().to_string();
+        assert!(
+            err.contains("line 4, column 'a': 2000000000000 is outside the supported range (|x| < 1099511627776)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -183,13 +183,31 @@ pub struct MemberCost {
     pub traffic: CounterSnapshot,
 }
 
+/// Seven significant digits, in scientific notation where fixed would lose them.
+fn num(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e9) { format!("{v:.6e}") } else { format!("{v:.6}") }
+}
+
 /// A human-readable table of a stats result.
 pub fn stats_table(r: &StatsResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "rows: {}", r.rows);
-    let _ = writeln!(s, "{:<28} {:>14} {:>14} {:>14} {:>14}", "column", "sum", "mean", "variance", "std");
+    let _ = writeln!(
+        s,
+        "{:<28} {:>14} {:>14} {:>14} {:>14} {:>10}",
+        "column", "sum", "mean", "variance", "std", "± variance"
+    );
     for c in &r.columns {
-        let _ = writeln!(s, "{:<28} {:>14.4} {:>14.6} {:>14.6} {:>14.6}", c.name, c.sum, c.mean, c.variance, c.std);
+        let _ = writeln!(
+            s,
+            "{:<28} {:>14} {:>14} {:>14} {:>14} {:>10.1e}",
+            c.name,
+            num(c.sum),
+            num(c.mean),
+            num(c.variance),
+            num(c.std),
+            c.variance_error
+        );
     }
     for c in &r.columns {
         if let Some(h) = &c.histogram {

@@ -1,5 +1,6 @@
 //! Secure summation by additive secret sharing: every member contributes a vector; all
-//! members learn the elementwise sum over Z_2^64 and nothing else.
+//! members learn the elementwise sum over Z_2^64 (or Z_2^128, see [`Word`]) and nothing
+//! else.
 //!
 //! Two steps, one round each:
 //! 1. `share`: each member splits its vector into `n` random shares and sends share `j`
@@ -17,54 +18,120 @@
 use consort_net::{NetError, PartyId, StepId, Transport, decode_u64s, encode_u64s};
 use rand_core::Rng;
 
-use crate::share::{add_assign, share_vec};
+/// An element of the ring the sum runs over: `u64` (Z_2^64) or `u128` (Z_2^128, for
+/// sums that need more room, such as the statistics' second moments). On the wire a
+/// word is its little-endian 64-bit limbs, so a `u64` sum's bytes are unchanged.
+pub trait Word: Copy + Default + Send + Sync + 'static {
+    /// 64-bit limbs per word.
+    const LIMBS: usize;
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn random(rng: &mut impl Rng) -> Self;
+    fn push_limbs(self, out: &mut Vec<u64>);
+    fn from_limbs(limbs: &[u64]) -> Self;
+}
+
+impl Word for u64 {
+    const LIMBS: usize = 1;
+    fn add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    fn sub(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    fn random(rng: &mut impl Rng) -> Self {
+        rng.next_u64()
+    }
+    fn push_limbs(self, out: &mut Vec<u64>) {
+        out.push(self);
+    }
+    fn from_limbs(limbs: &[u64]) -> Self {
+        limbs.first().copied().unwrap_or(0)
+    }
+}
+
+impl Word for u128 {
+    const LIMBS: usize = 2;
+    fn add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    fn sub(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    fn random(rng: &mut impl Rng) -> Self {
+        (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())
+    }
+    fn push_limbs(self, out: &mut Vec<u64>) {
+        out.extend([self as u64, (self >> 64) as u64]);
+    }
+    fn from_limbs(limbs: &[u64]) -> Self {
+        let l = |i: usize| u128::from(limbs.get(i).copied().unwrap_or(0));
+        l(0) | (l(1) << 64)
+    }
+}
+
+fn encode_words<W: Word>(v: &[W]) -> bytes::Bytes {
+    let mut limbs = Vec::with_capacity(v.len() * W::LIMBS);
+    v.iter().for_each(|w| w.push_limbs(&mut limbs));
+    encode_u64s(&limbs)
+}
+
+fn decode_words<W: Word>(from: PartyId, step: &StepId, bytes: &[u8], len: usize) -> Result<Vec<W>, NetError> {
+    let limbs = decode_u64s(from, step, bytes, len.saturating_mul(W::LIMBS))?;
+    Ok(limbs.chunks_exact(W::LIMBS).map(W::from_limbs).collect())
+}
+
+fn add_words<W: Word>(acc: &mut [W], other: &[W]) {
+    for (a, b) in acc.iter_mut().zip(other) {
+        *a = a.add(*b);
+    }
+}
 
 /// Runs the secure sum of `input` (this member's vector; all members' vectors must have
 /// the same length, which is part of the agreed job) and returns the total.
-pub async fn secure_sum<T: Transport>(
+pub async fn secure_sum<T: Transport, W: Word>(
     t: &T,
     step: &StepId,
-    input: &[u64],
+    input: &[W],
     rng: &mut impl Rng,
-) -> Result<Vec<u64>, NetError> {
+) -> Result<Vec<W>, NetError> {
     let parties = t.parties().to_vec();
     secure_sum_among(t, &parties, step, input, rng).await
 }
 
 /// [`secure_sum`] among `parties` only (other members of the session, such as a dealer
 /// node, take no part and learn nothing).
-pub async fn secure_sum_among<T: Transport>(
+pub async fn secure_sum_among<T: Transport, W: Word>(
     t: &T,
     parties: &[PartyId],
     step: &StepId,
-    input: &[u64],
+    input: &[W],
     rng: &mut impl Rng,
-) -> Result<Vec<u64>, NetError> {
+) -> Result<Vec<W>, NetError> {
     let me = t.me();
     let others: Vec<PartyId> = parties.iter().copied().filter(|p| *p != me).collect();
     let len = input.len();
-    let mut shares = share_vec(input, parties.len(), rng);
-
-    let share_step = step.child("share");
-    let mut mine = Vec::new();
+    // n − 1 uniformly random shares, and the last one so that they add up to the input.
+    let mut mine: Vec<W> = input.to_vec();
     let mut outgoing = Vec::new();
-    for (p, s) in parties.iter().zip(shares.drain(..)) {
-        if *p == me {
-            mine = s;
-        } else {
-            outgoing.push((*p, encode_u64s(&s)));
+    for p in &others {
+        let share: Vec<W> = (0..len).map(|_| W::random(rng)).collect();
+        for (m, s) in mine.iter_mut().zip(&share) {
+            *m = m.sub(*s);
         }
+        outgoing.push((*p, encode_words(&share)));
     }
+    let share_step = step.child("share");
     futures_util::future::try_join_all(outgoing.into_iter().map(|(p, b)| t.send(p, &share_step, b))).await?;
     for (from, bytes) in t.gather_from(&others, &share_step).await? {
-        add_assign(&mut mine, &decode_u64s(from, &share_step, &bytes, len)?);
+        add_words(&mut mine, &decode_words(from, &share_step, &bytes, len)?);
     }
 
     let open_step = step.child("open");
-    t.send_to(&others, &open_step, encode_u64s(&mine)).await?;
+    t.send_to(&others, &open_step, encode_words(&mine)).await?;
     let mut total = mine;
     for (from, bytes) in t.gather_from(&others, &open_step).await? {
-        add_assign(&mut total, &decode_u64s(from, &open_step, &bytes, len)?);
+        add_words(&mut total, &decode_words(from, &open_step, &bytes, len)?);
     }
     Ok(total)
 }

@@ -99,8 +99,8 @@ pub async fn pooled_stats<T: Transport>(
         local.columns.push(rows.y.clone());
     }
     let sspec = StatsSpec { columns, frac_bits: frac, histograms: Default::default() };
-    let aggregates = stats::local_aggregates(&sspec, &local, members.len()).map_err(|e| bad_input(e.into()))?;
-    stats::run_among(t, members, &sspec, &aggregates, rng).await.map_err(fail)
+    stats::check(&sspec, &local).map_err(|e| bad_input(e.into()))?;
+    stats::run_among(t, members, &sspec, &local, rng).await.map_err(fail)
 }
 
 /// Pooled means and standard deviations of the features (a zero std becomes 1, so a

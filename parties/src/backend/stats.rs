@@ -69,11 +69,11 @@ impl Backend for Additive {
         Box::pin(async move {
             let spec = cx.job.stats().map_err(fail)?.clone();
             let path = input_of(cx.job, cx.input)?.to_path_buf();
-            let members = cx.roles.members.len();
             let owned = spec.clone();
             let local = blocking(move || {
-                data::load_columns(&path, &owned.columns)
-                    .and_then(|d| data::local_aggregates(&path, &owned, &d, members))
+                let d = data::load_columns(&path, &owned.columns)?;
+                data::check_values(&path, &owned, &d)?;
+                Ok(d)
             })
             .await?;
             let mut rng = member_rng(cx.seed, consort_net::Transport::me(&cx.t), 0).map_err(bad_input)?;

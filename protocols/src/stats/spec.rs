@@ -54,16 +54,14 @@ impl StatsSpec {
         self.histograms.get(column).map(Vec::as_slice)
     }
 
-    /// Largest magnitude of a single value: `x²` must be encodable too, so
-    /// `|x| < 2^((63 - f) / 2)` (for 16 fractional bits: `|x| < 8,388,608`).
+    /// Largest magnitude of a single value, whatever `frac_bits` (see [`super::VALUE_LIMIT`]).
     pub fn value_limit(&self) -> f64 {
-        2f64.powi((63 - i32::from(self.frac_bits.get())) / 2)
+        super::VALUE_LIMIT
     }
 
-    /// Length of the aggregate vector: count, then per column sum and sum of squares,
-    /// then per histogram `below, bins..., above`.
+    /// Length of round 1's vector: count, then per column the sum, then per histogram
+    /// `below, bins..., above`.
     pub fn vector_len(&self) -> usize {
-        1 + 2 * self.columns.len()
-            + self.columns.iter().filter_map(|c| self.edges(c)).map(|e| e.len() + 1).sum::<usize>()
+        1 + self.columns.len() + self.columns.iter().filter_map(|c| self.edges(c)).map(|e| e.len() + 1).sum::<usize>()
     }
 }
