@@ -265,5 +265,5 @@ fn non_numeric_cell_is_named_and_stops_everyone() {
 
 #[test]
 fn out_of_range_cell_is_named_and_stops_everyone() {
-    bad_cell(7, "mean_radius", "1e12", "1000000000000 is outside the supported range");
+    bad_cell(7, "mean_radius", "2e12", "2000000000000 is outside the supported range");
 }
