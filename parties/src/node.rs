@@ -40,7 +40,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let started = Instant::now();
     let (node, job) = (&opts.node, &opts.job);
     let me = node.me();
-    let job_hash = job.hash()?;
+    let (job_hash, sections) = (job.hash()?, job.section_hashes()?);
     let backend = backend::get(job.spec.backend);
     let roster: Vec<PartyId> = node.roster()?.iter().map(|(p, _)| *p).collect();
     let roles = backend.roles(job, &roster, opts.keys.as_deref())?;
@@ -53,7 +53,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let spinner = Spinner::new(format!("{me}: connecting to {} members", roster.len() - 1));
     let t = connect(node, opts.link, backend.tolerates_dropouts(job)).await?;
     spinner.set(format!("{me}: agreeing on the job"));
-    if let Err(e) = agree(&t, job_hash).await {
+    if let Err(e) = agree(&t, job_hash, sections).await {
         return Err(stop(&t, e, "its job spec differs").await);
     }
     info!(%me, job = %job.spec.name, "all members agree on the job");
