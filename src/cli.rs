@@ -328,9 +328,13 @@ pub struct KeygenArgs {
     /// Number of members holding a key share (parties 0..N-1).
     #[arg(long, value_name = "N")]
     pub parties: u32,
-    /// Members needed to decrypt (any T of N); fewer learn nothing.
+    /// Members needed to decrypt (any T of N); fewer learn nothing. At least 2 unless
+    /// --allow-threshold-1.
     #[arg(long, value_name = "T")]
     pub threshold: u32,
+    /// Accept --threshold 1: any one member then decrypts alone.
+    #[arg(long)]
+    pub allow_threshold_1: bool,
     /// Output directory (created; an existing key set is never overwritten).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -175,7 +175,8 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         }
         Command::Keygen(a) => {
             let (out, p, t, bits, test) = (a.out.clone(), a.parties, a.threshold, a.bits, a.insecure_test_primes);
-            let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test))
+            let allow = a.allow_threshold_1;
+            let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test, allow))
                 .await
                 .map_err(|e| NodeError::Keys(e.to_string()))??;
             println!(

@@ -1,13 +1,14 @@
 //! What a member finds out alone, at once, before it waits for its peers: a missing or
-//! malformed input file, a missing key file.
+//! malformed input file, a missing key file; and `keygen --threshold 1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{CONNECT_SECS, Consortium, Outcome, data, replace_once, spawn_run, wait_all, write_job};
+use common::{CONNECT_SECS, Consortium, EXE, Outcome, data, replace_once, spawn_run, wait_all, write_job};
 
 const COLUMNS: [&str; 2] = ["mean_radius", "target"];
 
@@ -87,4 +88,27 @@ fn a_missing_key_file_stops_the_member_at_once() {
     let o = alone(&c, &node, &data("member-1.csv"));
     let key = c.dir.join("party-1-lost.key");
     assert_stops_at_once(&o, &format!("{}: cannot read: No such file or directory (os error 2)", key.display()));
+}
+
+#[test]
+fn keygen_refuses_threshold_1_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keygen = |dir: &str, extra: &[&str]| {
+        let mut cmd = Command::new(EXE);
+        cmd.current_dir(tmp.path()).args(["keygen", "--parties", "3", "--threshold", "1", "--out", dir]);
+        cmd.args(["--insecure-test-primes"]).args(extra).output().expect("run consort keygen")
+    };
+    let refused = keygen("keys", &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: keys: --threshold 1 lets any one member decrypt alone, including another member's contribution \
+         that it obtains from the aggregator; use --threshold 2 or more, or pass --allow-threshold-1 if every \
+         member may see every contribution"
+    );
+    assert!(!tmp.path().join("keys").exists(), "a refused keygen created its directory");
+    let allowed = keygen("keys", &["--allow-threshold-1"]);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    let stdout = String::from_utf8_lossy(&allowed.stdout);
+    assert!(stdout.contains("for 3 members (any 1 decrypt)"), "{stdout}");
 }
