@@ -43,8 +43,8 @@ pub enum Command {
     /// Connects to every member of the roster (any start order, within the node's
     /// connect window), checks that every member loaded the same job spec and software
     /// version, reads this member's input, runs the protocol and writes the result as
-    /// JSON. Exit code 1, with the reason on stderr, on any error; a failure of any
-    /// member stops every member.
+    /// JSON. Exit code 1, with the reason on stderr, on any error (2 for a usage
+    /// error); a failure of any member stops every member.
     Run(RunArgs),
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
     ///

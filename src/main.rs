@@ -263,9 +263,11 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
         }
         CertsCommand::Request { party, out } => {
             certs::request(party, &out)?;
+            // Joined, not formatted: `--out node/` must not print `node//party-0.key`.
             println!(
-                "wrote {0}/party-{party}.key (keep it here) and {0}/party-{party}.csr (send it to the CA)",
-                out.display()
+                "wrote {} (keep it here) and {} (send it to the CA)",
+                out.join(format!("party-{party}.key")).display(),
+                out.join(format!("party-{party}.csr")).display()
             );
             Ok(())
         }

@@ -1,5 +1,6 @@
 //! What a member finds out alone, at once, before it waits for its peers: a missing or
-//! malformed input file, a missing key file; and `keygen --threshold 1`.
+//! malformed input file, a missing key file; and the command line's own errors (exit
+//! codes, `keygen --threshold 1`, printed paths, the key-permission warning).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{CONNECT_SECS, Consortium, EXE, Outcome, data, replace_once, spawn_run, wait_all, write_job};
+use common::{CONNECT_SECS, Consortium, EXE, Outcome, data, replace_once, spawn, spawn_run, wait_all, write_job};
 
 const COLUMNS: [&str; 2] = ["mean_radius", "target"];
 
@@ -91,6 +92,49 @@ fn a_missing_key_file_stops_the_member_at_once() {
 }
 
 #[test]
+#[cfg(unix)]
+fn a_readable_key_is_warned_about_once_naming_it_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Consortium::new(2);
+    let key = c.dir.join("party-1.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let node = c.node_variant(
+        1,
+        "party-1-hasty.toml",
+        &[(&format!("connect_timeout_secs = {CONNECT_SECS}\n"), "connect_timeout_secs = 1\n")],
+    );
+    let o = alone(&c, &node, &data("member-1.csv"));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let warnings: Vec<&str> = o.stderr.lines().filter(|l| l.contains("private key is readable")).collect();
+    assert_eq!(warnings.len(), 1, "{}", o.stderr);
+    assert_eq!(warnings[0].matches(&key.display().to_string()).count(), 1, "{}", o.stderr);
+    assert!(warnings[0].ends_with(&format!("run: chmod 600 {}", key.display())), "{}", o.stderr);
+}
+
+fn consort(args: &[&str], cwd: &Path) -> Outcome {
+    let mut p = [spawn(args, cwd)];
+    wait_all(&mut p, Duration::from_secs(20)).remove(0)
+}
+
+#[test]
+fn usage_errors_exit_2_and_every_other_error_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let usage = consort(&["run", "--node", "node.toml"], tmp.path());
+    assert_eq!(usage.code, Some(2), "{}", usage.stderr);
+    assert!(usage.stderr.contains("the following required arguments were not provided"), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--job <JOB.toml>"), "{}", usage.stderr);
+    let job = common::repo().join("examples/jobs/stats.toml");
+    let missing = consort(&["run", "--node", "no-such-node.toml", "--job", &job.display().to_string()], tmp.path());
+    assert_eq!(missing.code, Some(1), "{}", missing.stderr);
+    assert_eq!(
+        missing.error_line(),
+        "error: no-such-node.toml: cannot read: No such file or directory (os error 2)",
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
 fn keygen_refuses_threshold_1_unless_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let keygen = |dir: &str, extra: &[&str]| {
@@ -111,4 +155,19 @@ fn keygen_refuses_threshold_1_unless_allowed() {
     assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
     let stdout = String::from_utf8_lossy(&allowed.stdout);
     assert!(stdout.contains("for 3 members (any 1 decrypt)"), "{stdout}");
+}
+
+#[test]
+fn certs_request_prints_paths_without_a_double_slash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(EXE)
+        .current_dir(tmp.path())
+        .args(["certs", "request", "--party", "1", "--out", "node/"])
+        .output()
+        .expect("run consort certs request");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "wrote node/party-1.key (keep it here) and node/party-1.csr (send it to the CA)"
+    );
 }
