@@ -43,8 +43,8 @@ pub enum Command {
     /// Connects to every member of the roster (any start order, within the node's
     /// connect window), checks that every member loaded the same job spec and software
     /// version, reads this member's input, runs the protocol and writes the result as
-    /// JSON. Exit code 1, with the reason on stderr, on any error; a failure of any
-    /// member stops every member.
+    /// JSON. Exit code 1, with the reason on stderr, on any error (2 for a usage
+    /// error); a failure of any member stops every member.
     Run(RunArgs),
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
     ///
@@ -328,9 +328,13 @@ pub struct KeygenArgs {
     /// Number of members holding a key share (parties 0..N-1).
     #[arg(long, value_name = "N")]
     pub parties: u32,
-    /// Members needed to decrypt (any T of N); fewer learn nothing.
+    /// Members needed to decrypt (any T of N); fewer learn nothing. At least 2 unless
+    /// --allow-threshold-1.
     #[arg(long, value_name = "T")]
     pub threshold: u32,
+    /// Accept --threshold 1: any one member then decrypts alone.
+    #[arg(long)]
+    pub allow_threshold_1: bool,
     /// Output directory (created; an existing key set is never overwritten).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

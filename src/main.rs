@@ -175,7 +175,8 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         }
         Command::Keygen(a) => {
             let (out, p, t, bits, test) = (a.out.clone(), a.parties, a.threshold, a.bits, a.insecure_test_primes);
-            let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test))
+            let allow = a.allow_threshold_1;
+            let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test, allow))
                 .await
                 .map_err(|e| NodeError::Keys(e.to_string()))??;
             println!(
@@ -262,9 +263,11 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
         }
         CertsCommand::Request { party, out } => {
             certs::request(party, &out)?;
+            // Joined, not formatted: `--out node/` must not print `node//party-0.key`.
             println!(
-                "wrote {0}/party-{party}.key (keep it here) and {0}/party-{party}.csr (send it to the CA)",
-                out.display()
+                "wrote {} (keep it here) and {} (send it to the CA)",
+                out.join(format!("party-{party}.key")).display(),
+                out.join(format!("party-{party}.csr")).display()
             );
             Ok(())
         }

@@ -176,20 +176,32 @@ fn mismatched_job_spec_stops_every_member() {
         assert_failed(&outs, i);
         assert!(!out(i).exists(), "member {i} wrote a result despite the mismatch");
     }
+    // Only [stats] differs, and the error says so.
     for i in [0, 2] {
         assert_error_has(
             &outs,
             i,
-            &["job spec mismatch: party 1 has job spec", "every member must load the same job file"],
+            &[
+                "job spec mismatch: party 1 runs a different job: [stats] differs (its job spec ",
+                "every member must load the same job file",
+            ],
         );
         let other = 2 - i;
         assert!(
-            !outs[i].error_line().contains(&format!("party {other} has job spec")),
+            !outs[i].error_line().contains(&format!("party {other} runs a different job")),
             "member {i} blames party {other}\n{}",
             logs(&outs)
         );
     }
-    assert_error_has(&outs, 1, &["job spec mismatch", "party 0 has job spec", "party 2 has job spec"]);
+    assert_error_has(
+        &outs,
+        1,
+        &[
+            "job spec mismatch",
+            "party 0 runs a different job: [stats] differs",
+            "party 2 runs a different job: [stats]",
+        ],
+    );
 }
 
 #[test]

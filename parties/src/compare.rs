@@ -236,7 +236,8 @@ fn fresh_key(slot: &mut Option<tempfile::TempDir>, parties: usize, job: &Path) -
     info!(
         "dealing a fresh 2048-bit threshold Paillier key for fedavg-paillier ({parties} members, threshold {threshold})"
     );
-    crate::keys::keygen(&keys, parties as u32, u32::from(threshold), 2048, false)?;
+    // The job's own threshold, even 1: the job file already chose it.
+    crate::keys::keygen(&keys, parties as u32, u32::from(threshold), 2048, false, true)?;
     *slot = Some(d);
     Ok(keys)
 }

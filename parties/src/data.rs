@@ -7,28 +7,62 @@ use consort_protocols::stats::{LocalColumns, StatsError, StatsSpec};
 
 use crate::error::NodeError;
 
-/// Loads the spec's columns from `path` (a header line, then one row per line).
-pub fn load_columns(path: &Path, columns: &[String]) -> Result<LocalColumns, NodeError> {
-    let mut reader = csv::ReaderBuilder::new()
+/// Checks that `path` opens and its header has every one of `columns`, each once,
+/// without reading the rows: a node runs this before it waits for its peers.
+pub fn check_header(path: &Path, columns: &[String]) -> Result<(), NodeError> {
+    let mut reader = open(path)?;
+    column_index(path, &header(path, &mut reader)?, columns).map(|_| ())
+}
+
+fn open(path: &Path) -> Result<csv::Reader<std::fs::File>, NodeError> {
+    csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
         .from_path(path)
-        .map_err(|e| NodeError::file(path, format!("cannot open: {e}")))?;
+        .map_err(|e| NodeError::file(path, format!("cannot open: {e}")))
+}
+
+/// The header line, refused when empty or when a name repeats (the reader would
+/// silently use the first of two columns with one name).
+fn header(path: &Path, reader: &mut csv::Reader<std::fs::File>) -> Result<csv::StringRecord, NodeError> {
     let headers =
         reader.headers().map_err(|e| NodeError::file(path, format!("cannot read the header line: {e}")))?.clone();
     if headers.is_empty() {
         return Err(NodeError::file(path, "the file is empty (no header line)".into()));
     }
-    let mut index = Vec::with_capacity(columns.len());
-    for c in columns {
-        let i = headers.iter().position(|h| h == c).ok_or_else(|| NodeError::Cell {
-            path: path.to_path_buf(),
-            line: 1,
-            column: c.clone(),
-            msg: format!("no such column in the header (it has: {})", headers.iter().collect::<Vec<_>>().join(", ")),
-        })?;
-        index.push(i);
+    for (j, name) in headers.iter().enumerate() {
+        if let Some(i) = headers.iter().take(j).position(|h| h == name) {
+            return Err(NodeError::file(
+                path,
+                format!("column '{name}' appears twice in the header (columns {} and {})", i + 1, j + 1),
+            ));
+        }
     }
+    Ok(headers)
+}
+
+/// The position of each of `columns` in the header.
+fn column_index(path: &Path, headers: &csv::StringRecord, columns: &[String]) -> Result<Vec<usize>, NodeError> {
+    columns
+        .iter()
+        .map(|c| {
+            headers.iter().position(|h| h == c).ok_or_else(|| NodeError::Cell {
+                path: path.to_path_buf(),
+                line: 1,
+                column: c.clone(),
+                msg: format!(
+                    "no such column in the header (it has: {})",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Loads the spec's columns from `path` (a header line, then one row per line).
+pub fn load_columns(path: &Path, columns: &[String]) -> Result<LocalColumns, NodeError> {
+    let mut reader = open(path)?;
+    let index = column_index(path, &header(path, &mut reader)?, columns)?;
     let mut out = LocalColumns { columns: vec![Vec::new(); columns.len()] };
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -113,6 +147,7 @@ mod tests {
             ("a,b\n", vec!["a"], "no data rows after the header line"),
             ("", vec!["a"], "the file is empty (no header line)"),
             ("a,b\n1,2,3\n", vec!["a"], "line 2: CSV error"),
+            ("a,b,x,c,d,e,x\n1,2,3,4,5,6,7\n", vec!["a"], "column 'x' appears twice in the header (columns 3 and 7)"),
         ];
         for (text, want, msg) in cases {
             let (_d, p) = csv(text);
@@ -134,6 +169,18 @@ mod tests {
             err.contains("line 4, column 'a': 2000000000000 is outside the supported range (|x| < 1099511627776)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_header_check_reads_no_rows_and_names_the_culprit() {
+        // A bad cell is the full read's business; the header check passes it.
+        let (_d, p) = csv("a, b\n1,x\n");
+        check_header(&p, &cols(&["b", "a"])).unwrap();
+        let err = check_header(&p, &cols(&["c"])).unwrap_err().to_string();
+        assert_eq!(err, format!("{}, line 1, column 'c': no such column in the header (it has: a, b)", p.display()));
+        let (_d, p) = csv("a,b,a\n1,2,3\n");
+        let err = check_header(&p, &cols(&["b"])).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: column 'a' appears twice in the header (columns 1 and 3)", p.display()));
     }
 
     #[test]

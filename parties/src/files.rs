@@ -55,15 +55,19 @@ pub fn read_text(path: &Path) -> Result<String, NodeError> {
     fs::read_to_string(path).map_err(|e| NodeError::file(path, format!("cannot read: {e}")))
 }
 
-/// Warns when a private key file can be read by others.
+/// Warns when a private key file can be read by others, once per file and process
+/// (a node may open the same key more than once; one warning is enough).
 pub fn check_private(path: &Path) {
     #[cfg(unix)]
     {
+        use std::collections::BTreeSet;
         use std::os::unix::fs::PermissionsExt;
+        static WARNED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
         if let Ok(meta) = fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
+            && WARNED.lock().unwrap_or_else(|p| p.into_inner()).insert(normalize(path))
         {
-            tracing::warn!(file = %path.display(), "private key is readable by other users; run: chmod 600 {}", path.display());
+            tracing::warn!("private key is readable by other users; run: chmod 600 {}", path.display());
         }
     }
 }

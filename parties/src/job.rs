@@ -248,6 +248,18 @@ impl Job {
             serde_json::to_vec(&(&self.spec, VERSION)).map_err(|e| self.err(format!("cannot hash: {e}")))?;
         Ok(Sha256::digest(&canonical).into())
     }
+
+    /// SHA-256 of each top-level field of the agreed part of the spec (`name`, `task`,
+    /// `backend`, `[stats]`, `[train]`, ...), so that members whose job hashes differ
+    /// can say where. An absent table hashes as `null`, or is missing (`[learn]`).
+    pub fn section_hashes(&self) -> Result<Vec<(String, [u8; 32])>, NodeError> {
+        match serde_json::to_value(&self.spec).map_err(|e| self.err(format!("cannot hash: {e}")))? {
+            serde_json::Value::Object(fields) => {
+                Ok(fields.iter().map(|(k, v)| (k.clone(), Sha256::digest(v.to_string()).into())).collect())
+            }
+            _ => Err(self.err("cannot hash: the spec is not a table")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +279,19 @@ mod tests {
         let c = job("name='x'\ntask='stats'\n[stats]\ncolumns=['b']\n").unwrap();
         assert_eq!(a.hash().unwrap(), b.hash().unwrap());
         assert_ne!(a.hash().unwrap(), c.hash().unwrap());
+    }
+
+    #[test]
+    fn section_hashes_differ_exactly_where_the_specs_do() {
+        let a = job("name='x'\ntask='stats'\n[stats]\ncolumns=['a']\n").unwrap();
+        let b = job("name='x'\ntask='stats'\n[stats]\ncolumns=['b']\n").unwrap();
+        let (ha, hb) = (a.section_hashes().unwrap(), b.section_hashes().unwrap());
+        let names: Vec<&str> = ha.iter().map(|(k, _)| k.as_str()).collect();
+        for k in ["name", "task", "backend", "stats", "spdz", "train", "infer", "fedavg", "split"] {
+            assert!(names.contains(&k), "no section {k} in {names:?}");
+        }
+        let differ: Vec<&str> = ha.iter().zip(&hb).filter(|(x, y)| x != y).map(|(x, _)| x.0.as_str()).collect();
+        assert_eq!(differ, ["stats"]);
     }
 
     #[test]

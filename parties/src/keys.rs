@@ -48,18 +48,28 @@ fn os_rng() -> Result<ChaCha20Rng, NodeError> {
     Ok(ChaCha20Rng::from_seed(*seed))
 }
 
+/// Why `--threshold 1` needs `--allow-threshold-1`.
+pub const THRESHOLD_1: &str = "--threshold 1 lets any one member decrypt alone, including another member's \
+    contribution that it obtains from the aggregator; use --threshold 2 or more, or pass --allow-threshold-1 \
+    if every member may see every contribution";
+
 /// Deals a fresh threshold key for `parties` members (any `threshold` decrypt) into `dir`.
+/// A threshold of 1 is refused unless `allow_threshold_1` (see [`THRESHOLD_1`]).
 pub fn keygen(
     dir: &Path,
     parties: u32,
     threshold: u32,
     bits: u32,
     test_only_primes: bool,
+    allow_threshold_1: bool,
 ) -> Result<KeygenReport, NodeError> {
     if !(2..=64).contains(&parties) || threshold == 0 || threshold > parties {
         return Err(NodeError::Keys(format!(
             "--threshold {threshold} with --parties {parties}: need 2 <= parties <= 64 and 1 <= threshold <= parties"
         )));
+    }
+    if threshold == 1 && !allow_threshold_1 {
+        return Err(NodeError::Keys(THRESHOLD_1.into()));
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::file(dir, format!("cannot create: {e}")))?;
     let public = public_path(dir);

@@ -1,7 +1,7 @@
 //! `consort run`: one member's part of a job. Connect to the mesh, agree on the job,
 //! run the backend's part ([`crate::backend`]), finish; the caller writes the result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use consort_net::{DynTransport, Identity, LinkEmulation, PartyId, QuicConfig, QuicTransport, SessionId, Transport};
@@ -10,11 +10,12 @@ use zeroize::Zeroizing;
 
 use crate::agree::agree;
 pub use crate::backend::Fault;
-use crate::backend::{self, RunCtx};
+use crate::backend::{self, Backend, RunCtx};
 use crate::config::Node;
+use crate::data;
 use crate::error::NodeError;
 use crate::files::{check_private, read_text};
-use crate::job::{Job, VERSION};
+use crate::job::{Job, Task, VERSION};
 use crate::progress::Spinner;
 use crate::report::MemberReport;
 
@@ -39,7 +40,7 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let started = Instant::now();
     let (node, job) = (&opts.node, &opts.job);
     let me = node.me();
-    let job_hash = job.hash()?;
+    let (job_hash, sections) = (job.hash()?, job.section_hashes()?);
     let backend = backend::get(job.spec.backend);
     let roster: Vec<PartyId> = node.roster()?.iter().map(|(p, _)| *p).collect();
     let roles = backend.roles(job, &roster, opts.keys.as_deref())?;
@@ -48,10 +49,11 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
         None if roles.needs_input(me) => Some(job.input_for(me)?),
         None => None,
     };
+    preflight(node, job, backend, me, roles.needs_input(me).then_some(input.as_deref()).flatten())?;
     let spinner = Spinner::new(format!("{me}: connecting to {} members", roster.len() - 1));
     let t = connect(node, opts.link, backend.tolerates_dropouts(job)).await?;
     spinner.set(format!("{me}: agreeing on the job"));
-    if let Err(e) = agree(&t, job_hash).await {
+    if let Err(e) = agree(&t, job_hash, sections).await {
         return Err(stop(&t, e, "its job spec differs").await);
     }
     info!(%me, job = %job.spec.name, "all members agree on the job");
@@ -87,6 +89,33 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
         traffic,
         result,
     })
+}
+
+/// Checks what this node can check alone before it waits up to the connect window for
+/// its peers: its key, certificate and CA open, and its input file opens and its header
+/// has every column the job reads. Only the header is read; the rows are read (off the
+/// runtime) once the job is agreed.
+fn preflight(
+    node: &Node,
+    job: &Job,
+    backend: &dyn Backend,
+    me: PartyId,
+    input: Option<&Path>,
+) -> Result<(), NodeError> {
+    let c = &node.config;
+    for p in [&c.key, &c.cert, &c.ca] {
+        let path = node.resolve(p);
+        std::fs::File::open(&path).map_err(|e| NodeError::file(&path, format!("cannot read: {e}")))?;
+    }
+    let Some(input) = input else { return Ok(()) };
+    let columns = match job.spec.task {
+        Task::Stats => Some(job.stats()?.columns.clone()),
+        _ => backend.input_columns(job, me),
+    };
+    match columns {
+        Some(columns) => data::check_header(input, &columns),
+        None => std::fs::File::open(input).map(drop).map_err(|e| NodeError::file(input, format!("cannot open: {e}"))),
+    }
 }
 
 /// Stops the job for every member after `err`. When another member caused it, the

@@ -294,12 +294,16 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
                 f.rounds.len()
             );
             for r in &f.rounds {
+                // fedavg-additive decrypts nothing: its sum is opened from shares.
+                let sum = match r.decryptors.as_slice() {
+                    [] => "secret-shared sum".to_string(),
+                    d => format!("decrypted by {d:?}"),
+                };
                 let _ = writeln!(
                     s,
-                    "  round {:>3}: members {:?}, decrypted by {:?}, local training {:.2} s, secure sum {:.2} s",
+                    "  round {:>3}: members {:?}, {sum}, local training {:.2} s, secure sum {:.2} s",
                     r.round + 1,
                     r.contributors,
-                    r.decryptors,
                     r.train_secs,
                     r.secure_secs
                 );
@@ -309,7 +313,12 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
             let _ = writeln!(s, "aggregator: added {} rounds of encrypted contributions", a.contributors.len());
         }
         JobResult::SplitClient(c) => {
-            let _ = writeln!(s, "split learning ({}): client with {} training rows", c.scheme.name(), c.train_rows);
+            // An inference run keeps no model and trains on no rows: say what it did.
+            if c.model.is_none() && c.losses.is_empty() {
+                let _ = writeln!(s, "split-learning inference ({}), client: {} query rows", c.scheme.name(), c.rows);
+            } else {
+                let _ = writeln!(s, "split learning ({}): client with {} training rows", c.scheme.name(), c.train_rows);
+            }
             for (e, l) in c.losses.iter().enumerate() {
                 let _ = writeln!(s, "  epoch {:>3}: mean training loss {l:.5}", e + 1);
             }
@@ -356,4 +365,55 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
         None => {}
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use consort_protocols::fedavg::FedModel;
+
+    use super::*;
+
+    #[test]
+    fn an_additive_fedavg_round_says_secret_shared_not_decrypted_by_nobody() {
+        let round = |decryptors: Vec<u16>| RoundLog { contributors: vec![0, 1, 2], decryptors, ..RoundLog::default() };
+        let model = SavedModel {
+            model: FedModel::Logreg,
+            features: vec!["a".into()],
+            label: "y".into(),
+            classes: 2,
+            means: vec![],
+            stds: vec![],
+            weights: vec![0.0; 2],
+        };
+        let result = |rounds| {
+            JobResult::Fedavg(Box::new(FedAvgResult {
+                model: model.clone(),
+                rounds,
+                train_rows: 10,
+                local_test_rows: 2,
+                local_test_accuracy: None,
+            }))
+        };
+        let additive = result_text(&result(vec![round(vec![])]), None);
+        assert!(additive.contains("members [0, 1, 2], secret-shared sum, local training"), "{additive}");
+        assert!(!additive.contains("decrypted by"), "{additive}");
+        let paillier = result_text(&result(vec![round(vec![0, 2])]), None);
+        assert!(paillier.contains("members [0, 1, 2], decrypted by [0, 2], local training"), "{paillier}");
+    }
+
+    #[test]
+    fn split_inference_reports_query_rows_not_zero_training_rows() {
+        let inference = JobResult::SplitClient(Box::new(SplitClientResult {
+            scheme: Scheme::Ckks,
+            model: None,
+            losses: vec![],
+            train_rows: 0,
+            rows: 37,
+            accuracy: Some(0.9),
+            predictions: vec![0; 37],
+        }));
+        let text = result_text(&inference, None);
+        assert!(text.starts_with("split-learning inference (ckks), client: 37 query rows\n"), "{text}");
+        assert!(!text.contains("training rows"), "{text}");
+    }
 }

@@ -67,7 +67,7 @@ fn setup(case: &Case) -> Setup {
     let derived = consort_parties::compare::derive(&path, &doc, b, variant, dir.path(), case.choice).unwrap();
     let keys = (b.name() == consort_parties::job::Backend::FedavgPaillier).then(|| {
         let k = dir.path().join("keys");
-        consort_parties::keys::keygen(&k, 3, 2, 2048, true).unwrap();
+        consort_parties::keys::keygen(&k, 3, 2, 2048, true, false).unwrap();
         k
     });
     let opts = SimulateOptions {

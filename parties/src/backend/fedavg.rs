@@ -116,6 +116,10 @@ impl Backend for FedAvg {
         })
     }
 
+    fn input_columns(&self, job: &Job, _me: PartyId) -> Option<Vec<String>> {
+        job.fedavg().ok().map(|f| f.features.iter().chain([&f.label]).cloned().collect())
+    }
+
     fn tolerates_dropouts(&self, _job: &Job) -> bool {
         self.paillier
     }

@@ -178,6 +178,14 @@ pub trait Backend: Send + Sync {
     /// not fit the job (a missing dealer, a key for other members).
     fn roles(&self, job: &Job, roster: &[PartyId], keys: Option<&Path>) -> Result<Roles, NodeError>;
 
+    /// The columns `me`'s input CSV must have, which a node checks in the file's header
+    /// before it waits for its peers; `None` when its input is no CSV (a model file),
+    /// which is then only checked to open. Statistics read `[stats] columns`.
+    fn input_columns(&self, job: &Job, me: PartyId) -> Option<Vec<String>> {
+        let _ = (job, me);
+        None
+    }
+
     /// Whether the job carries on when a member disappears.
     fn tolerates_dropouts(&self, job: &Job) -> bool {
         let _ = job;

@@ -121,6 +121,14 @@ impl Backend for Spdz {
         Ok(Roles { roster: roster.to_vec(), members, helper: Some((HelperRole::Dealer, dealer)), inputs, outputs })
     }
 
+    fn input_columns(&self, job: &Job, me: PartyId) -> Option<Vec<String>> {
+        match job.spec.task {
+            // The model owner's input is a model file; the input owner's rows have no label.
+            Task::Infer => job.infer().ok().filter(|i| PartyId(i.input_owner) == me).map(|i| i.features.clone()),
+            _ => job.train().ok().map(|t| t.features.iter().chain([&t.label]).cloned().collect()),
+        }
+    }
+
     fn claims(&self) -> Vec<SecurityClaim> {
         let learns = vec![
             (

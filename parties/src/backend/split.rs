@@ -103,6 +103,15 @@ impl Backend for SplitHe {
         })
     }
 
+    fn input_columns(&self, job: &Job, _me: PartyId) -> Option<Vec<String>> {
+        let s = job.split().ok()?;
+        match job.spec.task {
+            // Queries may come without labels (then no accuracy is reported).
+            Task::Infer => Some(s.features.clone()),
+            _ => Some(s.features.iter().chain([&s.label]).cloned().collect()),
+        }
+    }
+
     fn claims(&self) -> Vec<SecurityClaim> {
         let base = SecurityClaim {
             label: "split-he:ckks",

@@ -1,0 +1,173 @@
+//! What a member finds out alone, at once, before it waits for its peers: a missing or
+//! malformed input file, a missing key file; and the command line's own errors (exit
+//! codes, `keygen --threshold 1`, printed paths, the key-permission warning).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{CONNECT_SECS, Consortium, EXE, Outcome, data, replace_once, spawn, spawn_run, wait_all, write_job};
+
+const COLUMNS: [&str; 2] = ["mean_radius", "target"];
+
+/// Member 1's node config with a 300 s connect window, as in the README: a member that
+/// waited for its peers would be killed by `wait_all` long before that.
+fn patient_node(c: &Consortium) -> PathBuf {
+    c.node_variant(
+        1,
+        "party-1-patient.toml",
+        &[(&format!("connect_timeout_secs = {CONNECT_SECS}\n"), "connect_timeout_secs = 300\n")],
+    )
+}
+
+/// Runs member 1 alone (no peer is ever started) with `input`, and returns how it ended.
+fn alone(c: &Consortium, node: &Path, input: &Path) -> Outcome {
+    let job = c.tmp.path().join("job.toml");
+    write_job(&job, "startup", &COLUMNS, None, &[], &[(1, input.to_path_buf())]);
+    let mut p = [spawn_run(node, &job, &[])];
+    wait_all(&mut p, Duration::from_secs(20)).remove(0)
+}
+
+fn assert_stops_at_once(o: &Outcome, error: &str) {
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_eq!(o.error_line(), format!("error: {error}"), "{}", o.stderr);
+    assert!(o.elapsed < Duration::from_secs(5), "took {:?}: it waited for its peers\n{}", o.elapsed, o.stderr);
+    assert!(!o.stderr.contains("did not connect"), "{}", o.stderr);
+}
+
+#[test]
+fn a_missing_input_file_stops_the_member_at_once_without_peers() {
+    let c = Consortium::new(3);
+    let missing = c.tmp.path().join("member-1-typo.csv");
+    let o = alone(&c, &patient_node(&c), &missing);
+    assert_stops_at_once(&o, &format!("{}: cannot open: No such file or directory (os error 2)", missing.display()));
+}
+
+#[test]
+fn a_header_without_a_job_column_or_with_a_repeated_one_stops_the_member_at_once() {
+    let c = Consortium::new(3);
+    let node = patient_node(&c);
+    let text = std::fs::read_to_string(data("member-1.csv")).unwrap();
+    let header = text.lines().next().unwrap().to_string();
+    let headers: Vec<&str> = header.split(',').collect();
+
+    let renamed = c.tmp.path().join("renamed.csv");
+    std::fs::write(&renamed, replace_once(&text, "mean_radius,", "radius,")).unwrap();
+    let o = alone(&c, &node, &renamed);
+    let has = headers.join(", ").replacen("mean_radius", "radius", 1);
+    assert_stops_at_once(
+        &o,
+        &format!("{}, line 1, column 'mean_radius': no such column in the header (it has: {has})", renamed.display()),
+    );
+
+    // The last column renamed to the first one's name: the reader would use the first.
+    let (first, last) = (headers[0], headers[headers.len() - 1]);
+    let twice = c.tmp.path().join("twice.csv");
+    let dup_header = format!("{}{first}", header.strip_suffix(last).unwrap());
+    std::fs::write(&twice, replace_once(&text, &header, &dup_header)).unwrap();
+    let o = alone(&c, &node, &twice);
+    assert_stops_at_once(
+        &o,
+        &format!("{}: column '{first}' appears twice in the header (columns 1 and {})", twice.display(), headers.len()),
+    );
+}
+
+#[test]
+fn a_missing_key_file_stops_the_member_at_once() {
+    let c = Consortium::new(3);
+    let node = c.node_variant(
+        1,
+        "party-1-nokey.toml",
+        &[
+            (&format!("connect_timeout_secs = {CONNECT_SECS}\n"), "connect_timeout_secs = 300\n"),
+            ("key = \"party-1.key\"", "key = \"party-1-lost.key\""),
+        ],
+    );
+    let o = alone(&c, &node, &data("member-1.csv"));
+    let key = c.dir.join("party-1-lost.key");
+    assert_stops_at_once(&o, &format!("{}: cannot read: No such file or directory (os error 2)", key.display()));
+}
+
+#[test]
+#[cfg(unix)]
+fn a_readable_key_is_warned_about_once_naming_it_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Consortium::new(2);
+    let key = c.dir.join("party-1.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let node = c.node_variant(
+        1,
+        "party-1-hasty.toml",
+        &[(&format!("connect_timeout_secs = {CONNECT_SECS}\n"), "connect_timeout_secs = 1\n")],
+    );
+    let o = alone(&c, &node, &data("member-1.csv"));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let warnings: Vec<&str> = o.stderr.lines().filter(|l| l.contains("private key is readable")).collect();
+    assert_eq!(warnings.len(), 1, "{}", o.stderr);
+    assert_eq!(warnings[0].matches(&key.display().to_string()).count(), 1, "{}", o.stderr);
+    assert!(warnings[0].ends_with(&format!("run: chmod 600 {}", key.display())), "{}", o.stderr);
+}
+
+fn consort(args: &[&str], cwd: &Path) -> Outcome {
+    let mut p = [spawn(args, cwd)];
+    wait_all(&mut p, Duration::from_secs(20)).remove(0)
+}
+
+#[test]
+fn usage_errors_exit_2_and_every_other_error_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let usage = consort(&["run", "--node", "node.toml"], tmp.path());
+    assert_eq!(usage.code, Some(2), "{}", usage.stderr);
+    assert!(usage.stderr.contains("the following required arguments were not provided"), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--job <JOB.toml>"), "{}", usage.stderr);
+    let job = common::repo().join("examples/jobs/stats.toml");
+    let missing = consort(&["run", "--node", "no-such-node.toml", "--job", &job.display().to_string()], tmp.path());
+    assert_eq!(missing.code, Some(1), "{}", missing.stderr);
+    assert_eq!(
+        missing.error_line(),
+        "error: no-such-node.toml: cannot read: No such file or directory (os error 2)",
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn keygen_refuses_threshold_1_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keygen = |dir: &str, extra: &[&str]| {
+        let mut cmd = Command::new(EXE);
+        cmd.current_dir(tmp.path()).args(["keygen", "--parties", "3", "--threshold", "1", "--out", dir]);
+        cmd.args(["--insecure-test-primes"]).args(extra).output().expect("run consort keygen")
+    };
+    let refused = keygen("keys", &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: keys: --threshold 1 lets any one member decrypt alone, including another member's contribution \
+         that it obtains from the aggregator; use --threshold 2 or more, or pass --allow-threshold-1 if every \
+         member may see every contribution"
+    );
+    assert!(!tmp.path().join("keys").exists(), "a refused keygen created its directory");
+    let allowed = keygen("keys", &["--allow-threshold-1"]);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    let stdout = String::from_utf8_lossy(&allowed.stdout);
+    assert!(stdout.contains("for 3 members (any 1 decrypt)"), "{stdout}");
+}
+
+#[test]
+fn certs_request_prints_paths_without_a_double_slash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(EXE)
+        .current_dir(tmp.path())
+        .args(["certs", "request", "--party", "1", "--out", "node/"])
+        .output()
+        .expect("run consort certs request");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "wrote node/party-1.key (keep it here) and node/party-1.csr (send it to the CA)"
+    );
+}
