@@ -116,11 +116,11 @@ pub async fn compare(opts: &CompareOptions) -> Result<CompareReport, NodeError> 
         let row = match backend::parse_choice(choice) {
             Err(reason) => unsupported(choice, reason, String::new()),
             Ok((b, variant)) => {
-                let trust = b
-                    .claims()
+                let claims = b.claims();
+                let trust = claims
                     .iter()
                     .find(|c| c.variant == variant)
-                    .or(b.claims().first())
+                    .or(claims.first())
                     .map_or_else(String::new, |c| c.trust_line());
                 match derive(&opts.job, &doc, b, variant, &jobs_dir, choice) {
                     Err(reason) => unsupported(choice, reason, trust),
@@ -137,7 +137,7 @@ pub async fn compare(opts: &CompareOptions) -> Result<CompareReport, NodeError> 
                             }
                             (_, k) => k.clone(),
                         };
-                        run_row(opts, b, choice, &path, parties, keys, trust).await
+                        run_row(opts, choice, &path, parties, keys, trust).await
                     }
                 }
             }
@@ -244,7 +244,6 @@ fn fresh_key(slot: &mut Option<tempfile::TempDir>, parties: usize, job: &Path) -
 
 async fn run_row(
     opts: &CompareOptions,
-    b: &dyn Backend,
     choice: &str,
     path: &Path,
     parties: usize,
@@ -274,7 +273,6 @@ async fn run_row(
             return failed(choice, e.to_string(), trust, Some(path.to_path_buf()));
         }
     };
-    let _ = b;
     let members: Vec<_> = report.members.iter().filter(|m| roles.members.iter().any(|p| p.0 == m.party)).collect();
     let helper = roles.helper.filter(|(_, p)| !roles.members.contains(p)).map(|(_, p)| p.0);
     let n = members.len().max(1) as f64;

@@ -230,18 +230,11 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             let p = input_of(job, cx.input)?.to_path_buf();
             let (features, label) = (spec.features.clone(), spec.label.clone());
             let rows = blocking(move || load_rows(&p, &features, Some(&label))).await?;
+            let (train_rows, test_rows) = rows.split(spec.test_fraction, spec.seed, me);
             let mut rng = member_rng(cx.seed, PartyId(me as u16), 0).map_err(fail)?;
-            let pooled = pooled_stats(
-                t,
-                members,
-                &spec.features,
-                Some(&spec.label),
-                &rows_train(&spec, &rows, me).0,
-                frac,
-                &mut rng,
-            )
-            .await?;
-            train(t, &spec, members, me, dealer, spdz.security, frac, rows, pooled, corrupt).await
+            let pooled =
+                pooled_stats(t, members, &spec.features, Some(&spec.label), &train_rows, frac, &mut rng).await?;
+            train(t, &spec, members, me, dealer, spdz.security, frac, (train_rows, test_rows), pooled, corrupt).await
         }
         Task::Infer => {
             let spec = job.infer().map_err(fail)?.clone();
@@ -281,11 +274,6 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
     }
 }
 
-/// A member's (train, test) rows: its own seeded hold-out.
-fn rows_train(spec: &TrainSpec, rows: &Rows, me: usize) -> (Rows, Rows) {
-    rows.split(spec.test_fraction, spec.seed, me)
-}
-
 /// Reads a model file: a bare model, or a `consort run` training result holding one.
 pub fn load_model(path: &Path) -> Result<TrainedModel, NodeError> {
     let text = crate::files::read_text(path)?;
@@ -308,11 +296,10 @@ async fn train<T: Transport>(
     dealer: PartyId,
     security: Security,
     frac: FracBits,
-    rows: Rows,
+    (train, test): (Rows, Rows),
     pooled: consort_protocols::stats::StatsResult,
     corrupt: bool,
 ) -> Result<JobResult, Failure> {
-    let (train, test) = rows_train(spec, &rows, me);
     let d = spec.features.len();
     let means: Vec<f64> = pooled.columns.iter().take(d).map(|c| c.mean).collect();
     let stds: Vec<f64> = pooled.columns.iter().take(d).map(|c| if c.std > 0.0 { c.std } else { 1.0 }).collect();
