@@ -178,8 +178,17 @@ pub enum CertsCommand {
         #[arg(long, default_value_t = 7100)]
         base_port: u16,
     },
+    /// CA side, for a consortium whose members make their own keys: the CA certificate
+    /// (ca.crt, valid 3650 days; give it to every member) and its key (ca.key, 0600;
+    /// keep it offline).
+    Ca {
+        /// Output directory (created; existing files are never overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Member side: make a private key (0600, never leaves this machine) and a
     /// certificate signing request (CSR) for `party-<ID>`; send the CSR to the CA.
+    /// Prints the CSR's fingerprint: read it to the CA, who compares it at `sign`.
     Request {
         /// This member's party id.
         #[arg(long, value_name = "ID")]
@@ -189,6 +198,8 @@ pub enum CertsCommand {
         out: PathBuf,
     },
     /// CA side: sign a member's CSR after checking it asks for exactly `party-<ID>`.
+    /// Prints the CSR's fingerprint (compare it with the member's before sending the
+    /// certificate back) and the certificate's expiry (825 days).
     Sign {
         /// The consortium CA certificate (ca.crt).
         #[arg(long, value_name = "FILE")]
@@ -203,6 +214,20 @@ pub enum CertsCommand {
         #[arg(long, value_name = "ID")]
         party: u16,
         /// Where to write the signed certificate (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Member side, before its certificate expires (a node warns 30 days ahead): a new
+    /// CSR for `party-<ID>` from the member's existing key. The CA signs it with `sign`;
+    /// the member then replaces its certificate file with the new one.
+    Renew {
+        /// This member's party id.
+        #[arg(long, value_name = "ID")]
+        party: u16,
+        /// The member's existing private key (party-<ID>.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the new CSR (must not exist).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -276,6 +301,12 @@ pub struct SimulateArgs {
     /// Do not forward the members' logs.
     #[arg(long)]
     pub quiet: bool,
+    /// Tests only: kill this party (a real dropout) ...
+    #[arg(long, hide = true, value_name = "P", requires = "kill_on_log")]
+    pub kill_party: Option<usize>,
+    /// ... once its log shows this text.
+    #[arg(long, hide = true, value_name = "TEXT", requires = "kill_party")]
+    pub kill_on_log: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -94,10 +94,17 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
                 show_logs: !a.quiet,
                 keys: a.keys.clone(),
                 results: a.results.clone(),
+                kill: a.kill_party.zip(a.kill_on_log.clone()),
             };
             let report = simulate::simulate(&opts).await?;
             println!("job '{}': {} members, {:.3} s wall time\n", report.job, report.parties, report.wall_secs);
             print!("{}", result_text(&report.result, report.comparison.as_ref()));
+            for d in &report.dropped {
+                println!("dropped out: party {} ({}); the job carried on without it", d.party, d.reason);
+            }
+            if !report.dropped.is_empty() {
+                println!("no plaintext comparison: the twin would train on the dropped member's rows too");
+            }
             println!();
             print!("{}", cost_table(&report.members));
             if let Some(out) = &a.out {
@@ -186,7 +193,9 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             for f in &r.files {
                 println!("  {}", f.display());
             }
-            println!("give public.json to every node, and party-<i>.share.json to member i only");
+            println!("public key fingerprint (SHA-256): {}", r.fingerprint);
+            println!("give public.json to every node, and party-<i>.share.json to member i only; each node logs");
+            println!("the fingerprint at start: read it to each other to check, then delete this copy of the shares");
             Ok(())
         }
         Command::Bench(BenchCommand::Paillier(a)) => {
@@ -261,19 +270,44 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
             }
             Ok(())
         }
+        CertsCommand::Ca { out } => {
+            certs::ca(&out)?;
+            println!(
+                "CA written: {} (give it to every member), {} (0600: keep it offline); valid until {}",
+                out.join("ca.crt").display(),
+                out.join("ca.key").display(),
+                certs::expiry(certs::CA_DAYS)
+            );
+            Ok(())
+        }
         CertsCommand::Request { party, out } => {
-            certs::request(party, &out)?;
+            let fingerprint = certs::request(party, &out)?;
             // Joined, not formatted: `--out node/` must not print `node//party-0.key`.
             println!(
                 "wrote {} (keep it here) and {} (send it to the CA)",
                 out.join(format!("party-{party}.key")).display(),
                 out.join(format!("party-{party}.csr")).display()
             );
+            println!("CSR fingerprint (SHA-256): {fingerprint}");
+            println!("read it to the CA: `certs sign` prints the same fingerprint for this CSR");
             Ok(())
         }
         CertsCommand::Sign { ca_cert, ca_key, csr, party, out } => {
-            certs::sign(&ca_cert, &ca_key, &csr, party, &out)?;
-            println!("signed certificate for party-{party} written to {}", out.display());
+            let fingerprint = certs::sign(&ca_cert, &ca_key, &csr, party, &out)?;
+            println!("CSR fingerprint (SHA-256): {fingerprint}");
+            println!("compare it with the member's before you send the certificate back");
+            println!(
+                "signed certificate for party-{party} written to {}, valid {} days (until {})",
+                out.display(),
+                certs::MEMBER_DAYS,
+                certs::expiry(certs::MEMBER_DAYS)
+            );
+            Ok(())
+        }
+        CertsCommand::Renew { party, key, out } => {
+            let fingerprint = certs::renew(party, &key, &out)?;
+            println!("wrote {} (send it to the CA; your key stays as it is)", out.display());
+            println!("CSR fingerprint (SHA-256): {fingerprint}");
             Ok(())
         }
     }

@@ -160,3 +160,47 @@ fn a_member_killed_mid_run_is_dropped_and_the_job_finishes() {
     assert_eq!(agg["result"]["kind"], "aggregator");
     assert!(first["result"]["local_test_accuracy"].as_f64().unwrap() > 0.5);
 }
+
+#[test]
+fn simulate_keeps_the_survivors_results_after_a_dropout_it_tolerated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    assert!(keygen(&keys, 4, 2, true).status.success());
+    let job = ecg_job(tmp.path(), "fedavg-paillier", 3, 4, 4, 2);
+    let (report, results) = (tmp.path().join("report.json"), tmp.path().join("results"));
+    let args: Vec<String> = [
+        "simulate",
+        "--parties",
+        "4",
+        "--quiet",
+        "--timeout",
+        "60",
+        "--kill-party",
+        "2",
+        "--kill-on-log",
+        "round done round=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--job".into(), job.display().to_string(), "--keys".into(), keys.display().to_string()])
+    .chain(["--out".into(), report.display().to_string(), "--results".into(), results.display().to_string()])
+    .collect();
+    let mut p = [spawn(&args, tmp.path())];
+    let o = wait_all(&mut p, Duration::from_secs(300)).pop().unwrap();
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stdout.contains("dropped out: party 2 (signal: 9"), "{}", o.stdout);
+    assert!(o.stdout.contains("; the job carried on without it"), "{}", o.stdout);
+    let r = read_json(&report);
+    assert_eq!(r["dropped"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["dropped"][0]["party"], 2);
+    assert!(r["comparison"].is_null(), "a twin of all members' rows was compared after a dropout");
+    let rounds = r["result"]["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3);
+    assert_eq!(rounds[0]["contributors"], serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(rounds[2]["contributors"], serde_json::json!([0, 1, 3]));
+    for i in [0, 1, 3, 4] {
+        let kept = read_json(&results.join(format!("party-{i}.json")));
+        assert_eq!(kept["party"], i, "party-{i}.json");
+    }
+    assert!(!results.join("party-2.json").exists(), "the killed member left a result");
+}

@@ -75,11 +75,24 @@ fn secure_training_then_inference_over_quic() {
     let preds: Vec<f64> = serde_json::from_value(r["result"]["predictions"].clone()).unwrap();
     let text = std::fs::read_to_string(repo().join("examples/data/breast_cancer/member-1.csv")).unwrap();
     let rows: Vec<Vec<f64>> =
-        text.lines().skip(1).map(|l| l.split(',').take(30).map(|c| c.parse().unwrap()).collect()).collect();
+        text.lines().skip(1).map(|l| l.split(',').take(31).map(|c| c.parse().unwrap()).collect()).collect();
     assert_eq!(preds.len(), rows.len());
+    let mut right = 0;
     for (p, row) in preds.iter().zip(&rows) {
-        assert!((p - model.predict(row, false)).abs() < 5e-3, "{p} vs {}", model.predict(row, false));
+        // Probabilities: the exact sigmoid of the score, never outside [0, 1].
+        assert!((0.0..=1.0).contains(p), "probability {p}");
+        let want = model.predict(&row[..30], true);
+        assert!((p - want).abs() < 5e-3, "{p} vs {want}");
+        right += usize::from(f64::from(u8::from(want >= 0.5)) == row[30]);
     }
+    let e = &r["result"]["evaluation"];
+    assert_eq!(e["metric"], "accuracy");
+    assert_eq!(e["label"], "target");
+    assert_eq!(e["rows"], rows.len());
+    let (got, plain) = (e["value"].as_f64().unwrap(), right as f64 / rows.len() as f64);
+    // A probability within 5e-3 of 0.5 may land on the other side.
+    assert!((got - plain).abs() <= 1.0 / rows.len() as f64 + 1e-12, "accuracy {got} vs plaintext {plain}");
+    assert!(o.stdout.contains(&format!("accuracy against column 'target' on {} rows: ", rows.len())), "{}", o.stdout);
 }
 
 #[test]

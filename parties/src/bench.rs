@@ -165,6 +165,7 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         show_logs: false,
         keys: None,
         results: None,
+        kill: None,
     };
     let stats = simulate(&opts).await?;
 

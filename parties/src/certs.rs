@@ -8,7 +8,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
+use tracing::warn;
 use zeroize::Zeroizing;
 
 use crate::config::{Member, NodeConfig};
@@ -17,6 +19,25 @@ use crate::files::{read_text, write_new, write_secret};
 
 fn certs(e: impl std::fmt::Display) -> NodeError {
     NodeError::Certs(e.to_string())
+}
+
+/// Days a CA certificate is valid.
+pub const CA_DAYS: i64 = 3650;
+/// Days a member certificate is valid (the CA/Browser Forum's former maximum).
+pub const MEMBER_DAYS: i64 = 825;
+/// A node warns at start when its certificate expires within this many days.
+pub const RENEW_DAYS: i64 = 30;
+
+/// The SHA-256 of a CSR's DER bytes in groups of four hex digits: `request` and `sign`
+/// print it, and the member and the CA read it to each other out of band.
+pub fn csr_fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der).chunks(2).map(hex::encode).collect::<Vec<_>>().join(" ")
+}
+
+/// When a certificate made now expires.
+pub fn expiry(days: i64) -> String {
+    let t = OffsetDateTime::now_utc() + Duration::days(days);
+    format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 fn ca_params() -> Result<CertificateParams, NodeError> {
@@ -30,7 +51,7 @@ fn ca_params() -> Result<CertificateParams, NodeError> {
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::days(1);
-    p.not_after = now + Duration::days(3650);
+    p.not_after = now + Duration::days(CA_DAYS);
     Ok(p)
 }
 
@@ -44,7 +65,7 @@ fn member_params(party: u16) -> Result<CertificateParams, NodeError> {
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::days(1);
-    p.not_after = now + Duration::days(825);
+    p.not_after = now + Duration::days(MEMBER_DAYS);
     Ok(p)
 }
 
@@ -100,20 +121,86 @@ fn listen_for(address: &str) -> String {
     }
 }
 
-/// A member makes its key and a certificate signing request for `party-<id>`.
-pub fn request(party: u16, out: &Path) -> Result<(), NodeError> {
+/// The CA alone: `ca.crt` (for every member) and `ca.key` (0600, keep it offline), for
+/// a consortium whose members make their own keys (`request`).
+pub fn ca(out: &Path) -> Result<(), NodeError> {
     std::fs::create_dir_all(out).map_err(|e| NodeError::file(out, format!("cannot create: {e}")))?;
     let key = KeyPair::generate().map_err(certs)?;
-    let csr = member_params(party)?.serialize_request(&key).map_err(certs)?;
+    let cert = ca_params()?.self_signed(&key).map_err(certs)?;
+    write_new(&out.join("ca.crt"), cert.pem().as_bytes())?;
+    write_secret(&out.join("ca.key"), Zeroizing::new(key.serialize_pem()).as_bytes())
+}
+
+/// A member makes its key and a certificate signing request for `party-<id>`; returns
+/// the CSR's fingerprint.
+pub fn request(party: u16, out: &Path) -> Result<String, NodeError> {
+    std::fs::create_dir_all(out).map_err(|e| NodeError::file(out, format!("cannot create: {e}")))?;
     let stem = format!("party-{party}");
-    write_secret(&out.join(format!("{stem}.key")), Zeroizing::new(key.serialize_pem()).as_bytes())?;
-    write_new(&out.join(format!("{stem}.csr")), csr.pem().map_err(certs)?.as_bytes())?;
+    let (key_path, csr_path) = (out.join(format!("{stem}.key")), out.join(format!("{stem}.csr")));
+    if csr_path.exists() {
+        // Checked first: the key is not written when the CSR could not be.
+        return Err(NodeError::file(&csr_path, "exists; refusing to overwrite it".into()));
+    }
+    let key = KeyPair::generate().map_err(certs)?;
+    write_secret(&key_path, Zeroizing::new(key.serialize_pem()).as_bytes())?;
+    write_csr(party, &key, &csr_path)
+}
+
+/// A member renews its certificate: a new CSR for `party-<id>` from its existing key
+/// (the key stays; the CA signs the CSR as at first). Returns the CSR's fingerprint.
+pub fn renew(party: u16, key: &Path, out: &Path) -> Result<String, NodeError> {
+    let text = Zeroizing::new(read_text(key)?);
+    let key_pair = KeyPair::from_pem(&text).map_err(|e| NodeError::file(key, format!("not a private key: {e}")))?;
+    write_csr(party, &key_pair, out)
+}
+
+fn write_csr(party: u16, key: &KeyPair, path: &Path) -> Result<String, NodeError> {
+    let csr = member_params(party)?.serialize_request(key).map_err(certs)?;
+    write_new(path, csr.pem().map_err(certs)?.as_bytes())?;
+    Ok(csr_fingerprint(csr.der()))
+}
+
+/// Refuses a certificate that has expired or is not yet valid, and warns when it
+/// expires within [`RENEW_DAYS`]: a node checks its own at start.
+pub fn check_validity(path: &Path) -> Result<(), NodeError> {
+    let text = read_text(path)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes())
+        .map_err(|e| NodeError::file(path, format!("not a PEM certificate: {e}")))?;
+    let cert = pem.parse_x509().map_err(|e| NodeError::file(path, format!("not a certificate: {e}")))?;
+    let v = cert.validity();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (from, until) = (v.not_before.timestamp(), v.not_after.timestamp());
+    let day = |t: i64| {
+        OffsetDateTime::from_unix_timestamp(t)
+            .map(|d| format!("{}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+            .unwrap_or_else(|_| t.to_string())
+    };
+    if now > until {
+        return Err(NodeError::file(
+            path,
+            format!(
+                "the certificate expired on {}: renew it (consort certs renew) and have the CA sign it",
+                day(until)
+            ),
+        ));
+    }
+    if now < from {
+        return Err(NodeError::file(path, format!("the certificate is not valid before {}", day(from))));
+    }
+    let left = (until - now) / 86_400;
+    if left < RENEW_DAYS {
+        warn!(cert = %path.display(), "the certificate expires in {left} days ({}): renew it with consort certs renew", day(until));
+    }
     Ok(())
 }
 
-/// The CA signs a member's CSR, after checking it asks for exactly `party-<party>`.
-pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -> Result<(), NodeError> {
+/// The CA signs a member's CSR, after checking it asks for exactly `party-<party>`;
+/// returns the CSR's fingerprint.
+pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -> Result<String, NodeError> {
     let csr_text = read_text(csr)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(csr_text.as_bytes())
+        .map_err(|e| NodeError::file(csr, format!("not a valid CSR: {e}")))?;
+    let fingerprint = csr_fingerprint(&pem.contents);
     let req = CertificateSigningRequestParams::from_pem(&csr_text)
         .map_err(|e| NodeError::file(csr, format!("not a valid CSR: {e}")))?;
     let want = format!("party-{party}");
@@ -136,7 +223,8 @@ pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -
     // The CA's policy, not the request's, decides usages and validity.
     let signed = CertificateSigningRequestParams { params: member_params(party)?, public_key: req.public_key };
     let cert = signed.signed_by(&issuer).map_err(certs)?;
-    write_new(out, cert.pem().as_bytes())
+    write_new(out, cert.pem().as_bytes())?;
+    Ok(fingerprint)
 }
 
 #[cfg(test)]
@@ -170,5 +258,42 @@ mod tests {
         }
         // Existing keys are never overwritten.
         assert!(request(5, &dir.path().join("m")).is_err());
+    }
+
+    /// A self-signed certificate valid from `from` to `until` days from now.
+    fn cert_valid(dir: &Path, name: &str, from: i64, until: i64) -> std::path::PathBuf {
+        let mut p = member_params(0).unwrap();
+        let now = OffsetDateTime::now_utc();
+        (p.not_before, p.not_after) = (now + Duration::days(from), now + Duration::days(until));
+        let cert = p.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, cert.pem()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_node_refuses_an_expired_or_future_certificate_and_accepts_one_about_to_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = |d: i64| {
+            let t = OffsetDateTime::now_utc() + Duration::days(d);
+            format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+        };
+        let old = cert_valid(dir.path(), "old.crt", -30, -2);
+        assert_eq!(
+            check_validity(&old).unwrap_err().to_string(),
+            format!(
+                "{}: the certificate expired on {}: renew it (consort certs renew) and have the CA sign it",
+                old.display(),
+                day(-2)
+            )
+        );
+        let future = cert_valid(dir.path(), "future.crt", 2, 30);
+        assert_eq!(
+            check_validity(&future).unwrap_err().to_string(),
+            format!("{}: the certificate is not valid before {}", future.display(), day(2))
+        );
+        check_validity(&cert_valid(dir.path(), "soon.crt", -1, 10)).unwrap();
+        check_validity(&cert_valid(dir.path(), "fresh.crt", -1, MEMBER_DAYS)).unwrap();
+        assert_eq!(expiry(MEMBER_DAYS), day(MEMBER_DAYS));
     }
 }

@@ -261,6 +261,7 @@ async fn run_row(
         show_logs: opts.show_logs,
         keys,
         results: None,
+        kill: None,
     };
     let roles = match plan(&sim) {
         Ok(p) => p.roles,
@@ -273,6 +274,13 @@ async fn run_row(
             return failed(choice, e.to_string(), trust, Some(path.to_path_buf()));
         }
     };
+    if !report.dropped.is_empty() {
+        // A row compares backends on the same members and rows; a dropout changes both.
+        let who: Vec<String> = report.dropped.iter().map(|d| format!("party {} ({})", d.party, d.reason)).collect();
+        let msg = format!("members dropped out: {}", who.join(", "));
+        warn!(backend = %choice, "{msg}");
+        return failed(choice, msg, trust, Some(path.to_path_buf()));
+    }
     let members: Vec<_> = report.members.iter().filter(|m| roles.members.iter().any(|p| p.0 == m.party)).collect();
     let helper = roles.helper.filter(|(_, p)| !roles.members.contains(p)).map(|(_, p)| p.0);
     let n = members.len().max(1) as f64;

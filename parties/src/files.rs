@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::NodeError;
 
+fn create_error(path: &Path, e: std::io::Error) -> NodeError {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => NodeError::file(path, "exists; refusing to overwrite it".into()),
+        _ => NodeError::file(path, format!("cannot create: {e}")),
+    }
+}
+
 /// Writes a private key or other secret with mode 0600, refusing to replace an existing
 /// file (an existing key is someone's identity).
 pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
@@ -16,18 +23,14 @@ pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| NodeError::file(path, format!("cannot create: {e}")))?;
+    let mut f = opts.open(path).map_err(|e| create_error(path, e))?;
     f.write_all(contents).map_err(|e| NodeError::file(path, format!("cannot write: {e}")))?;
     f.sync_all().map_err(|e| NodeError::file(path, format!("cannot sync: {e}")))
 }
 
 /// Writes a public file (certificate, config), refusing to replace an existing one.
 pub fn write_new(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| NodeError::file(path, format!("cannot create: {e}")))?;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| create_error(path, e))?;
     f.write_all(contents).map_err(|e| NodeError::file(path, format!("cannot write: {e}")))
 }
 

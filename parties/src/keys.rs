@@ -32,6 +32,16 @@ pub struct KeygenReport {
     pub test_only_primes: bool,
     pub secs: f64,
     pub files: Vec<PathBuf>,
+    /// The public key's fingerprint (see [`fingerprint`]).
+    pub fingerprint: String,
+}
+
+/// The public key's SHA-256 fingerprint in groups of four hex digits, as `keygen`
+/// prints it and every node logs it at start: the members read it to each other out
+/// of band to know they all hold the key the ceremony made.
+pub fn fingerprint(key: &ThresholdPublicKey) -> String {
+    let h = consort_protocols::fedavg::paillier::fingerprint(key);
+    h.chunks(2).map(hex::encode).collect::<Vec<_>>().join(" ")
 }
 
 pub fn public_path(dir: &Path) -> PathBuf {
@@ -111,6 +121,7 @@ pub fn keygen(
         test_only_primes,
         secs: started.elapsed().as_secs_f64(),
         files,
+        fingerprint: fingerprint(&key),
     })
 }
 

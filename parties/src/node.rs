@@ -44,12 +44,15 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     let backend = backend::get(job.spec.backend);
     let roster: Vec<PartyId> = node.roster()?.iter().map(|(p, _)| *p).collect();
     let roles = backend.roles(job, &roster, opts.keys.as_deref())?;
+    roles.check_named(job)?;
     let input = match &opts.input {
         Some(p) => Some(p.clone()),
         None if roles.needs_input(me) => Some(job.input_for(me)?),
         None => None,
     };
-    preflight(node, job, backend, me, roles.needs_input(me).then_some(input.as_deref()).flatten())?;
+    let own_input = roles.needs_input(me).then_some(input.as_deref()).flatten();
+    preflight(node, job, backend, me, own_input)?;
+    backend.check_files(job, &roles, me, opts.keys.as_deref(), own_input)?;
     let spinner = Spinner::new(format!("{me}: connecting to {} members", roster.len() - 1));
     let t = connect(node, opts.link, backend.tolerates_dropouts(job)).await?;
     spinner.set(format!("{me}: agreeing on the job"));
@@ -107,6 +110,7 @@ fn preflight(
         let path = node.resolve(p);
         std::fs::File::open(&path).map_err(|e| NodeError::file(&path, format!("cannot read: {e}")))?;
     }
+    crate::certs::check_validity(&node.resolve(&c.cert))?;
     let Some(input) = input else { return Ok(()) };
     let columns = match job.spec.task {
         Task::Stats => Some(job.stats()?.columns.clone()),

@@ -112,8 +112,21 @@ pub struct TrainResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InferResult {
     pub security: Security,
-    /// On the input owner only.
+    /// On the input owner only: probabilities (logreg) or values (MLP).
     pub predictions: Option<Vec<f64>>,
+    /// On the input owner only, when the job names a label column in its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+}
+
+/// Predictions scored against the input owner's labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub label: String,
+    /// `accuracy` (logreg, at 0.5) or `mse` (MLP).
+    pub metric: String,
+    pub value: f64,
+    pub rows: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,7 +186,18 @@ pub struct SimulationReport {
     pub result: JobResult,
     #[serde(default)]
     pub comparison: Option<Comparison>,
+    /// Members that failed in a job that carried on without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<Dropout>,
     pub members: Vec<MemberCost>,
+}
+
+/// A member that failed (killed, crashed, cut off) while the others finished.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dropout {
+    pub party: u16,
+    /// Its exit status and last error line.
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -278,8 +302,11 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
                     s,
                     "{} predictions (input owner only); first: {:?}",
                     p.len(),
-                    p.iter().take(5).collect::<Vec<_>>()
+                    p.iter().take(5).map(|v| (v * 1e4).round() / 1e4).collect::<Vec<_>>()
                 );
+            }
+            if let Some(e) = &i.evaluation {
+                let _ = writeln!(s, "{} against column '{}' on {} rows: {:.4}", e.metric, e.label, e.rows, e.value);
             }
         }
         JobResult::Dealer(d) => {
@@ -307,6 +334,9 @@ pub fn result_text(r: &JobResult, cmp: Option<&Comparison>) -> String {
                     r.train_secs,
                     r.secure_secs
                 );
+                if let Some(w) = &r.warning {
+                    let _ = writeln!(s, "  WARNING: {w}");
+                }
             }
         }
         JobResult::Aggregator(a) => {

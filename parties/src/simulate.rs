@@ -16,7 +16,7 @@ use crate::certs;
 use crate::error::NodeError;
 use crate::job::Job;
 use crate::progress::members_bar;
-use crate::report::{MemberCost, MemberReport, SimulationReport};
+use crate::report::{Dropout, MemberCost, MemberReport, SimulationReport};
 
 /// Options of a simulation.
 #[derive(Clone, Debug)]
@@ -36,6 +36,8 @@ pub struct SimulateOptions {
     pub keys: Option<PathBuf>,
     /// Where to keep each member's result file (`party-<i>.json`).
     pub results: Option<PathBuf>,
+    /// Tests only: kill this party once its log shows this text (a real dropout).
+    pub kill: Option<(usize, String)>,
 }
 
 /// Picks `n` free UDP ports on 127.0.0.1 (bound, noted, released).
@@ -70,9 +72,11 @@ pub fn spawn_member(exe: &Path, args: &[String]) -> Result<Child, NodeError> {
     cmd.spawn().map_err(|e| NodeError::Process(format!("cannot start {}: {e}", exe.display())))
 }
 
-/// Forwards a child's stderr (prefixed) and remembers its last `error:` line.
-fn forward_logs(child: &mut Child, party: usize, show: bool) -> Arc<Mutex<Option<String>>> {
+/// Forwards a child's stderr (prefixed) and remembers its last `error:` line; kills
+/// the child at the first line containing `kill_on`.
+fn forward_logs(child: &mut Child, party: usize, show: bool, kill_on: Option<String>) -> Arc<Mutex<Option<String>>> {
     let last = Arc::new(Mutex::new(None));
+    let pid = child.id();
     if let Some(err) = child.stderr.take() {
         let last = Arc::clone(&last);
         tokio::spawn(async move {
@@ -84,11 +88,27 @@ fn forward_logs(child: &mut Child, party: usize, show: bool) -> Arc<Mutex<Option
                 if show {
                     eprintln!("[party {party}] {line}");
                 }
+                if kill_on.as_ref().is_some_and(|k| line.contains(k.as_str())) {
+                    kill(pid);
+                }
             }
         });
     }
     last
 }
+
+#[cfg(unix)]
+fn kill(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped (we hold its handle).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill(_pid: Option<u32>) {}
 
 /// What a simulation starts: the job, its backend, and the roles over its processes.
 pub struct Plan {
@@ -130,6 +150,7 @@ pub fn plan(opts: &SimulateOptions) -> Result<Plan, NodeError> {
     }
     let roster: Vec<PartyId> = (0..processes).map(|i| PartyId(i as u16)).collect();
     let roles = backend.roles(&job, &roster, opts.keys.as_deref())?;
+    roles.check_named(&job)?;
     for p in &roles.inputs {
         job.input_for(*p)?;
     }
@@ -147,22 +168,26 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<SimulationReport, NodeEr
     let mut children = Vec::new();
     for i in 0..processes {
         let mut child = spawn_member(&opts.exe, &member_args(opts, dir.path(), i))?;
-        let last = forward_logs(&mut child, i, opts.show_logs);
+        let kill_on = opts.kill.as_ref().filter(|(p, _)| *p == i).map(|(_, text)| text.clone());
+        let last = forward_logs(&mut child, i, opts.show_logs, kill_on);
         children.push((i, child, last));
     }
     let statuses = wait_children(&mut children, processes).await?;
     let wall_secs = started.elapsed().as_secs_f64();
     // Let the log forwarders drain the last lines.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let reports = collect(opts, dir.path(), statuses)?;
+    let (reports, dropped) = collect(opts, dir.path(), statuses, backend.tolerates_dropouts(&job))?;
     let result = backend.combine(&job, &roles, &reports)?;
-    let comparison = backend.twin(&job, &roles, &reports)?;
+    // The plaintext twin trains on every member's rows in every round: after a dropout
+    // it answers another question, so it is not run.
+    let comparison = if dropped.is_empty() { backend.twin(&job, &roles, &reports)? } else { None };
     Ok(SimulationReport {
         job: job.spec.name.clone(),
         parties: opts.parties,
         wall_secs,
         result,
         comparison,
+        dropped,
         members: reports
             .iter()
             .map(|r| MemberCost { party: r.party, wall_secs: r.wall_secs, traffic: r.traffic })
@@ -229,8 +254,14 @@ async fn wait_children(children: &mut [(usize, Child, LastError)], processes: us
     Ok(statuses)
 }
 
-/// Every member's report, or every failure with its last error line.
-fn collect(opts: &SimulateOptions, dir: &Path, statuses: Vec<Status>) -> Result<Vec<MemberReport>, NodeError> {
+/// Every member's report, or every failure with its last error line. A backend that
+/// tolerates dropouts keeps the survivors' reports and names the members that failed.
+fn collect(
+    opts: &SimulateOptions,
+    dir: &Path,
+    statuses: Vec<Status>,
+    tolerated: bool,
+) -> Result<(Vec<MemberReport>, Vec<Dropout>), NodeError> {
     let mut failures = Vec::new();
     let mut reports = Vec::new();
     for (i, status, last) in statuses {
@@ -249,12 +280,13 @@ fn collect(opts: &SimulateOptions, dir: &Path, statuses: Vec<Status>) -> Result<
                 }
                 reports.push(r);
             }
-            Ok(s) => failures.push(format!("party {i} failed ({s}): {reason}")),
-            Err(e) => failures.push(format!("party {i}: cannot wait for it: {e}")),
+            Ok(s) => failures.push(Dropout { party: i as u16, reason: format!("{s}: {reason}") }),
+            Err(e) => failures.push(Dropout { party: i as u16, reason: format!("cannot wait for it: {e}") }),
         }
     }
-    if !failures.is_empty() {
-        return Err(NodeError::Members(format!("simulation failed:\n  {}", failures.join("\n  "))));
+    if failures.is_empty() || (tolerated && !reports.is_empty()) {
+        return Ok((reports, failures));
     }
-    Ok(reports)
+    let lines: Vec<String> = failures.iter().map(|d| format!("party {} failed ({})", d.party, d.reason)).collect();
+    Err(NodeError::Members(format!("simulation failed:\n  {}", lines.join("\n  "))))
 }

@@ -81,6 +81,7 @@ fn setup(case: &Case) -> Setup {
         show_logs: false,
         keys: keys.clone(),
         results: None,
+        kill: None,
     };
     let p = plan(&opts).unwrap();
     Setup { job: p.job, backend: p.backend, roles: p.roles, keys, _dir: dir }

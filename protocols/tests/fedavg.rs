@@ -254,8 +254,52 @@ async fn fewer_than_threshold_members_stop_with_a_clear_error() {
     let nets = MemoryNetwork::new(4).tolerate_dropouts().build();
     let r = run(&s, hospitals(3), true, nets, &[3, 3, 1]).await;
     let e = r.aggregator.unwrap().unwrap_err().to_string();
-    assert_eq!(e, "only 2 members remain at round 2; the job needs at least 3");
+    assert_eq!(e, "only 2 members remain at round 2; the job needs at least 3 (its threshold and min_contributors)");
     assert!(r.members[0].is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_contributors_stop_the_job_unless_min_contributors_is_2_and_then_each_round_warns() {
+    // Threshold 2 could decrypt a sum of two, but then each of the two learns the other's
+    // model: the default min_contributors = 3 stops the job instead.
+    let mut s = spec(3, 2, 3);
+    assert_eq!(s.min_contributors, 3);
+    let nets = MemoryNetwork::new(4).tolerate_dropouts().build();
+    let r = run(&s, hospitals(3), true, nets, &[3, 3, 1]).await;
+    let e = r.aggregator.unwrap().unwrap_err().to_string();
+    assert_eq!(e, "only 2 members remain at round 2; the job needs at least 3 (its threshold and min_contributors)");
+    assert!(r.members[0].is_err() && r.members[1].is_err());
+
+    s.min_contributors = 2;
+    let nets = MemoryNetwork::new(4).tolerate_dropouts().build();
+    let r = run(&s, hospitals(3), true, nets, &[3, 3, 1]).await;
+    for m in &r.members[..2] {
+        let m = m.as_ref().unwrap();
+        assert_eq!(m.rounds[0].warning, None);
+        for (i, round) in m.rounds.iter().enumerate().skip(1) {
+            assert_eq!(
+                round.warning.as_deref(),
+                Some(
+                    format!(
+                        "round {}: only parties 0 and 1 contributed, so each can compute the other's local model \
+                         from the average (min_contributors = 2 allows it)",
+                        i + 1
+                    )
+                    .as_str()
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn min_contributors_below_2_is_refused() {
+    let mut s = spec(1, 2, 3);
+    s.min_contributors = 1;
+    assert_eq!(
+        s.validate().unwrap_err(),
+        "min_contributors = 1 would let the others decrypt one member's own model; it must be at least 2"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,7 @@ impl Backend for FedAvg {
         if !self.paillier {
             // No aggregator: the members add shares among themselves (one job file runs
             // under both backends, so a named aggregator is ignored).
+            check_min_contributors(job, roster.len())?;
             return Ok(Roles::all_members(roster));
         }
         let dir = keys.ok_or_else(|| NodeError::Job {
@@ -89,6 +90,7 @@ impl Backend for FedAvg {
         })?;
         let key = keys::load_public(dir)?;
         let members: Vec<PartyId> = (0..key.parties()).map(|i| PartyId(i as u16)).collect();
+        check_min_contributors(job, members.len())?;
         let aggregator = PartyId(spec.aggregator.unwrap_or(0));
         let mut expected = members.clone();
         if usize::from(aggregator.0) >= members.len() {
@@ -118,6 +120,29 @@ impl Backend for FedAvg {
 
     fn input_columns(&self, job: &Job, _me: PartyId) -> Option<Vec<String>> {
         job.fedavg().ok().map(|f| f.features.iter().chain([&f.label]).cloned().collect())
+    }
+
+    fn check_files(
+        &self,
+        _: &Job,
+        roles: &Roles,
+        me: PartyId,
+        keys: Option<&Path>,
+        _: Option<&Path>,
+    ) -> Result<(), NodeError> {
+        let Some(dir) = keys.filter(|_| self.paillier) else { return Ok(()) };
+        let key = keys::load_public(dir)?;
+        info!(
+            fingerprint = %keys::fingerprint(&key),
+            "threshold key of {} members (any {} decrypt): compare its fingerprint with keygen's",
+            key.parties(),
+            key.threshold()
+        );
+        if roles.members.contains(&me) {
+            // Dropped at once: it is loaded again (and zeroized) when the job runs.
+            keys::load_share(dir, me)?;
+        }
+        Ok(())
     }
 
     fn tolerates_dropouts(&self, _job: &Job) -> bool {
@@ -192,6 +217,21 @@ impl Backend for FedAvg {
             _ => Ok(None),
         }
     }
+}
+
+/// A job whose members can never reach `min_contributors` stops before it connects.
+fn check_min_contributors(job: &Job, members: usize) -> Result<(), NodeError> {
+    let min = usize::from(job.fedavg()?.min_contributors);
+    if members >= min {
+        return Ok(());
+    }
+    Err(NodeError::Job {
+        path: job.path.clone(),
+        msg: format!(
+            "[fedavg] min_contributors = {min} but the job has {members} members; with 2 members each can compute \
+             the other's local model from the average: set min_contributors = 2 in [fedavg] if the members accept that"
+        ),
+    })
 }
 
 async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {

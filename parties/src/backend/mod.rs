@@ -116,6 +116,23 @@ impl Roles {
     pub fn needs_input(&self, p: PartyId) -> bool {
         self.inputs.contains(&p)
     }
+
+    /// Every party the job names as an input or result owner is a member of the roster
+    /// (not missing from it, not its helper): checked at start, before any connection.
+    pub fn check_named(&self, job: &Job) -> Result<(), NodeError> {
+        let Some(p) = self.inputs.iter().chain(&self.outputs).find(|p| !self.members.contains(p)) else {
+            return Ok(());
+        };
+        let members: Vec<String> = self.members.iter().map(ToString::to_string).collect();
+        let why = if self.roster.contains(p) { "it is the job's helper" } else { "it is not in the roster" };
+        Err(NodeError::Job {
+            path: job.path.clone(),
+            msg: format!(
+                "the job names {p} to read an input or receive a result, but {why}; the members are {}",
+                members.join(", ")
+            ),
+        })
+    }
 }
 
 /// Everything one node's run needs.
@@ -184,6 +201,21 @@ pub trait Backend: Send + Sync {
     fn input_columns(&self, job: &Job, me: PartyId) -> Option<Vec<String>> {
         let _ = (job, me);
         None
+    }
+
+    /// Checks `me`'s own files other than its input CSV (a key share, a model file) and
+    /// logs what its members compare out of band (a key fingerprint), before the node
+    /// waits for its peers.
+    fn check_files(
+        &self,
+        job: &Job,
+        roles: &Roles,
+        me: PartyId,
+        keys: Option<&Path>,
+        input: Option<&Path>,
+    ) -> Result<(), NodeError> {
+        let _ = (job, roles, me, keys, input);
+        Ok(())
     }
 
     /// Whether the job carries on when a member disappears.

@@ -20,7 +20,7 @@ use super::{Backend, BoxFuture, Cheating, Collusion, Failure, Fault, Helper, Hel
 use super::{SecurityClaim, Trusted};
 use crate::error::NodeError;
 use crate::job::{Backend as BackendName, Job, Task};
-use crate::report::{Comparison, DealerResult, InferResult, JobResult, MemberReport, TrainResult};
+use crate::report::{Comparison, DealerResult, Evaluation, InferResult, JobResult, MemberReport, TrainResult};
 
 /// The SPDZ backend.
 pub struct Spdz;
@@ -123,10 +123,31 @@ impl Backend for Spdz {
 
     fn input_columns(&self, job: &Job, me: PartyId) -> Option<Vec<String>> {
         match job.spec.task {
-            // The model owner's input is a model file; the input owner's rows have no label.
-            Task::Infer => job.infer().ok().filter(|i| PartyId(i.input_owner) == me).map(|i| i.features.clone()),
+            // The model owner's input is a model file; the input owner's rows may have a label.
+            Task::Infer => job
+                .infer()
+                .ok()
+                .filter(|i| PartyId(i.input_owner) == me)
+                .map(|i| i.features.iter().chain(&i.label).cloned().collect()),
             _ => job.train().ok().map(|t| t.features.iter().chain([&t.label]).cloned().collect()),
         }
+    }
+
+    fn check_files(
+        &self,
+        job: &Job,
+        _: &Roles,
+        me: PartyId,
+        _: Option<&Path>,
+        input: Option<&Path>,
+    ) -> Result<(), NodeError> {
+        let (Task::Infer, Some(path)) = (job.spec.task, input) else { return Ok(()) };
+        let spec = job.infer()?;
+        if PartyId(spec.model_owner) == me {
+            let m = load_model(path)?;
+            m.check(spec.model, &spec.features, spec.hidden).map_err(|e| NodeError::file(path, e))?;
+        }
+        Ok(())
     }
 
     fn claims(&self) -> Vec<SecurityClaim> {
@@ -135,7 +156,7 @@ impl Backend for Spdz {
                 "members",
                 "training: pooled means and standard deviations, every member's row count, the public batch order, \
                  the model (only `reveal_to`), the pooled loss at `loss_every` epochs; inference: the input owner its \
-                 predictions, the model owner the row count",
+                 predictions (for logreg the scores w·x + b, one-to-one with them), the model owner the row count",
             ),
             ("dealer", "every triple and the MAC key; no input and no opened value"),
         ];
@@ -254,8 +275,8 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
                         .await?,
                     );
                 } else {
-                    let features = spec.features.clone();
-                    rows = Some(blocking(move || load_rows(&path, &features, None)).await?.x);
+                    let (features, label) = (spec.features.clone(), spec.label.clone());
+                    rows = Some(blocking(move || load_rows(&path, &features, label.as_deref())).await?);
                 }
             }
             let client = DealerClient::connect(t, dealer, me, spdz.security).await.map_err(fail)?;
@@ -263,15 +284,36 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             if corrupt {
                 e.inject_share_fault(1);
             }
-            let predictions =
-                e.infer(&StepId::root("infer"), &spec, model.as_ref(), rows.as_deref()).await.map_err(fail)?;
+            let x = rows.as_ref().map(|r| r.x.as_slice());
+            let predictions = e.infer(&StepId::root("infer"), &spec, model.as_ref(), x).await.map_err(fail)?;
             e.finish(&StepId::root("finish")).await.map_err(fail)?;
-            Ok(JobResult::Infer(InferResult { security: spdz.security, predictions }))
+            // Scored where the predictions and the labels already are: nothing is sent.
+            let evaluation = match (&predictions, &rows, &spec.label) {
+                (Some(p), Some(r), Some(label)) => Some(evaluate(spec.model, label, p, &r.y)),
+                _ => None,
+            };
+            Ok(JobResult::Infer(InferResult { security: spdz.security, predictions, evaluation }))
         }
         Task::Stats => {
             Err(fail(NodeError::Job { path: job.path.clone(), msg: "stats jobs use the additive backend".into() }))
         }
     }
+}
+
+/// The predictions against the input owner's labels: accuracy at 0.5 (logreg) or the
+/// mean squared error (MLP).
+fn evaluate(model: ModelKind, label: &str, predictions: &[f64], y: &[f64]) -> Evaluation {
+    let n = predictions.len().min(y.len());
+    let (metric, value) = match model {
+        ModelKind::Logreg => {
+            let right = predictions.iter().zip(y).filter(|(p, y)| f64::from(u8::from(**p >= 0.5)) == **y).count();
+            ("accuracy", right as f64 / n.max(1) as f64)
+        }
+        ModelKind::Mlp => {
+            ("mse", predictions.iter().zip(y).map(|(p, y)| (p - y).powi(2)).sum::<f64>() / n.max(1) as f64)
+        }
+    };
+    Evaluation { label: label.to_string(), metric: metric.into(), value, rows: n }
 }
 
 /// Reads a model file: a bare model, or a `consort run` training result holding one.

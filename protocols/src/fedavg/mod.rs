@@ -65,7 +65,9 @@ pub enum FedError {
     #[error("this member's contribution at round {round}: {reason}")]
     Contribution { round: usize, reason: String },
     /// Too many members dropped out.
-    #[error("only {left} members remain at round {round}; the job needs at least {need}")]
+    #[error(
+        "only {left} members remain at round {round}; the job needs at least {need} (its threshold and min_contributors)"
+    )]
     TooFewMembers { round: usize, left: usize, need: usize },
     /// A peer sent something wrong (malformed, wrong length, failed proof).
     #[error("{party} sent a bad {what} at round {round}: {reason}")]

@@ -98,7 +98,7 @@ fn concat(cts: &[Ciphertext]) -> Vec<u8> {
 async fn aggregate<T: Transport>(
     t: &T,
     key: &PublicKey,
-    threshold: usize,
+    need: usize,
     round: usize,
     alive: &mut Vec<PartyId>,
     own: Option<Vec<Ciphertext>>,
@@ -140,8 +140,8 @@ async fn aggregate<T: Transport>(
             }
         }
     }
-    if contributors.len() < threshold {
-        return Err(FedError::TooFewMembers { round: round + 1, left: contributors.len(), need: threshold });
+    if contributors.len() < need {
+        return Err(FedError::TooFewMembers { round: round + 1, left: contributors.len(), need });
     }
     let k = key.clone();
     let sum = offload(move || {
@@ -181,7 +181,7 @@ pub async fn run_aggregator<T: Transport>(
     let mut alive = members.to_vec();
     let mut log = Vec::new();
     for round in 0..spec.rounds {
-        let (_, contributors) = aggregate(t, pk, key.threshold() as usize, round, &mut alive, None, count).await?;
+        let (_, contributors) = aggregate(t, pk, spec.fewest_contributors(), round, &mut alive, None, count).await?;
         log.push(contributors.iter().map(|p| p.0).collect());
     }
     Ok(log)
@@ -281,11 +281,11 @@ impl MemberState {
         let count = cts.len();
         let pk = self.key.public_key();
         let (sum, contributors) = if self.aggregator == t.me() {
-            aggregate(t, pk, spec.threshold.into(), round, &mut self.alive, Some(cts), count).await?
+            aggregate(t, pk, spec.fewest_contributors(), round, &mut self.alive, Some(cts), count).await?
         } else {
             let msg = FedMsg::Contribution { round: round as u32, ciphertexts: concat(&cts) };
             t.send(self.aggregator, &step(round, "contribute"), msg.encode()?).await?;
-            self.receive_sum(t, round, count).await?
+            self.receive_sum(t, round, count, spec.fewest_contributors()).await?
         };
         log.contributors = contributors.iter().map(|p| p.0).collect();
         let plains = self.decrypt(t, spec, round, sum, &contributors, log).await?;
@@ -310,6 +310,7 @@ impl MemberState {
         t: &T,
         round: usize,
         count: usize,
+        need: usize,
     ) -> Result<(Vec<Ciphertext>, Vec<PartyId>), FedError> {
         let (a, s) = (self.aggregator, step(round, "sum"));
         let bytes = t.recv(a, &s).await?;
@@ -320,6 +321,16 @@ impl MemberState {
                 let unique: BTreeSet<PartyId> = contributors.iter().copied().collect();
                 if !contributors.contains(&t.me()) || unique.len() != contributors.len() || !unique.is_subset(&known) {
                     return Err(bad(a, round, "sum", format!("contributor list {contributors:?} is not valid")));
+                }
+                // Checked here too: an aggregator must not get a sum of too few members
+                // decrypted by claiming the others dropped out.
+                if contributors.len() < need {
+                    return Err(bad(
+                        a,
+                        round,
+                        "sum",
+                        format!("it holds {} contributions; the job needs at least {need}", contributors.len()),
+                    ));
                 }
                 let k = self.key.public_key().clone();
                 let sum = offload(move || parse(&k, a, round, "sum", &ciphertexts, count)).await??;

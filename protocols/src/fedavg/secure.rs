@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use consort_net::{PartyId, Transport};
 use rand_core::Rng;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::local::train_local;
 use super::model::Arch;
@@ -30,6 +30,9 @@ pub struct RoundLog {
     pub decryptors: Vec<u16>,
     /// Members excluded so far for a bad partial decryption.
     pub excluded: Vec<u16>,
+    /// Set when the round's average reveals more than the job meant (two contributors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     pub train_secs: f64,
     /// Encrypt/share, aggregate and decrypt.
     pub secure_secs: f64,
@@ -74,6 +77,16 @@ pub async fn run_member<T: Transport>(
             Backend::Paillier(state) => state.round(t, spec, round, contribution, &mut log).await?,
         };
         log.secure_secs = start.elapsed().as_secs_f64();
+        if let [a, b] = log.contributors[..] {
+            let w = format!(
+                "round {}: only parties {a} and {b} contributed, so each can compute the other's local model \
+                 from the average (min_contributors = {} allows it)",
+                round + 1,
+                spec.min_contributors
+            );
+            warn!("{w}");
+            log.warning = Some(w);
+        }
         global = average(&sum, arch.len())
             .ok_or_else(|| FedError::Usage(format!("round {}: the contributions hold no training rows", round + 1)))?;
         info!(

@@ -45,6 +45,9 @@ fn d_max_abs() -> f64 {
 fn d_max_rows() -> u64 {
     1 << 20
 }
+fn d_min_contributors() -> u16 {
+    3
+}
 
 /// `[fedavg]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +82,11 @@ pub struct FedAvgSpec {
     /// Members needed to decrypt the sum (`fedavg-paillier`), and the fewest members
     /// the job carries on with after dropouts.
     pub threshold: u16,
+    /// The fewest contributions a round's sum may hold. With two, each contributor can
+    /// compute the other's model from the average (its own is known to it), so the
+    /// default is 3; a two-member consortium sets 2 to accept that.
+    #[serde(default = "d_min_contributors")]
+    pub min_contributors: u16,
     /// Fixed-point fraction bits of the aggregated weights.
     #[serde(default = "d_frac")]
     pub frac_bits: u32,
@@ -121,6 +129,12 @@ impl FedAvgSpec {
         if self.threshold == 0 {
             return Err("threshold must be at least 1".into());
         }
+        if self.min_contributors < 2 {
+            return Err(format!(
+                "min_contributors = {} would let the others decrypt one member's own model; it must be at least 2",
+                self.min_contributors
+            ));
+        }
         if !(8..=32).contains(&self.frac_bits) {
             return Err(format!("frac_bits {} is not in 8..=32", self.frac_bits));
         }
@@ -139,6 +153,12 @@ impl FedAvgSpec {
             ));
         }
         Ok(())
+    }
+
+    /// The fewest contributors a round carries on with: enough to decrypt, and never
+    /// fewer than `min_contributors`.
+    pub fn fewest_contributors(&self) -> usize {
+        usize::from(self.threshold.max(self.min_contributors))
     }
 
     /// The bound on one weighted contribution n_k · w (and on the count slot).

@@ -5,12 +5,17 @@
 //! deviations, the weights in the augmented layout, and for the MLP the label's mean and
 //! standard deviation. Standardization happens on shares, so the input owner never sees
 //! the model's statistics either.
+//!
+//! Logistic regression reveals the score z = w·x + b and the input owner applies the
+//! exact sigmoid: the probabilities are in [0, 1] and exact up to fixed-point rounding,
+//! whatever the score (the `sigmoid` polynomial is used by the MLP's hidden layer only).
 
 use consort_net::{PartyId, StepId, Transport};
 
 use super::model::{TrainedModel, Weights};
 use super::spec::{InferSpec, ModelKind};
 use super::train::Ctx;
+use crate::spdz::poly::Function;
 use crate::spdz::prep::Preprocessing;
 use crate::spdz::{Engine, MpcError, MulQueue, Shared};
 
@@ -86,14 +91,15 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             .ok_or_else(|| MpcError::usage(step, "no rows"))?;
         let one = self.encode(&[1.0])?.first().copied().unwrap_or(0);
         let xe = xs.hstack(&self.public(&vec![one; n], n, 1))?;
-        let sig = spec.sigmoid.poly();
         let out = match spec.model {
             ModelKind::Logreg => {
                 let w = take(&params, 2 * d, d + 1, d + 1, step)?;
                 let mut q = MulQueue::new();
                 q.matmul(&xe, &w)?;
-                let z = self.exchange(&step.child("z"), q).await?;
-                self.poly(&step.child("sigmoid"), z, 2 * f, &sig).await?.pop()
+                // The input owner gets the score z and applies the exact sigmoid itself:
+                // σ is a bijection, so z tells it no more than σ(z) would, and a
+                // polynomial σ would overshoot [0, 1] and go wrong outside its interval.
+                self.mul_fixed(&step.child("z"), q).await?.pop()
             }
             ModelKind::Mlp => {
                 let h = spec.hidden;
@@ -103,6 +109,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                 let ym = take(&params, ls, 1, 1, step)?.repeat_rows(n)?;
                 let ysd = take(&params, ls + 1, 1, 1, step)?.repeat_rows(n)?;
                 let ctx = Ctx { f, h };
+                let sig = spec.sigmoid.poly();
                 let (_, _, out) = self.mlp_forward(&step.child("forward"), &ctx, &xe, &w1, &w2, &sig).await?;
                 let mut q = MulQueue::new();
                 q.mul(&out, &ysd)?;
@@ -116,6 +123,12 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         }
         .ok_or_else(|| MpcError::usage(step, "no output"))?;
         let revealed = self.reveal_to(&step.child("predictions"), &out, io).await?;
-        Ok(revealed.map(|v| self.decode(&v)))
+        Ok(revealed.map(|v| {
+            let y = self.decode(&v);
+            match spec.model {
+                ModelKind::Logreg => y.into_iter().map(|z| Function::Sigmoid.eval(z)).collect(),
+                ModelKind::Mlp => y,
+            }
+        }))
     }
 }

@@ -167,6 +167,10 @@ pub struct InferSpec {
     pub model_owner: u16,
     /// The member whose input file holds the rows to score; it alone gets the predictions.
     pub input_owner: u16,
+    /// A label column in the input owner's file: it then scores the predictions against
+    /// it, locally (accuracy for logreg, mean squared error for the MLP).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 impl InferSpec {
@@ -176,6 +180,9 @@ impl InferSpec {
         }
         if self.features.is_empty() {
             return Err("[infer] features is empty".into());
+        }
+        if let Some(l) = self.label.as_ref().filter(|l| self.features.contains(l)) {
+            return Err(format!("[infer] label '{l}' is also one of the features"));
         }
         self.sigmoid.validate()
     }
