@@ -24,8 +24,8 @@ echo "== 1. The CA (its own machine): ca.crt for everybody, ca.key stays here"
 for i in 0 1 2; do
   m="${names[$i]}"
   echo "== 2. $m, member $i: a private key that never leaves, and a CSR for the CA"
+  mkdir -p "$m" ca/requests
   "$consort" certs request --party "$i" --out "$m" | tee "$m/request.txt"
-  mkdir -p "ca/requests"
   cp "$m/party-$i.csr" "ca/requests/"   # sent to the CA
 
   echo "== 3. The CA signs member $i's request, after comparing its fingerprint"
@@ -86,5 +86,5 @@ for i in 0 1 2; do
   fi
 done
 [ "$failed" = 0 ] || exit 1
-echo "== done: each member's result is in its own result.json"
-cat "${names[0]}/run.out"
+echo "== done: each member's result is in its own directory"
+for m in "${names[@]}"; do echo "  $work/$m/result.json"; done

@@ -111,7 +111,15 @@ fn preflight(
         std::fs::File::open(&path).map_err(|e| NodeError::file(&path, format!("cannot read: {e}")))?;
     }
     crate::certs::check_validity(&node.resolve(&c.cert))?;
-    let Some(input) = input else { return Ok(()) };
+    match input {
+        Some(input) => check_input(job, backend, me, input),
+        None => Ok(()),
+    }
+}
+
+/// Checks `me`'s input file: it opens, and a CSV's header has every column the job
+/// reads (only the header is read).
+pub fn check_input(job: &Job, backend: &dyn Backend, me: PartyId, input: &Path) -> Result<(), NodeError> {
     let columns = match job.spec.task {
         Task::Stats => Some(job.stats()?.columns.clone()),
         _ => backend.input_columns(job, me),

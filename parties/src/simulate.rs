@@ -151,8 +151,12 @@ pub fn plan(opts: &SimulateOptions) -> Result<Plan, NodeError> {
     let roster: Vec<PartyId> = (0..processes).map(|i| PartyId(i as u16)).collect();
     let roles = backend.roles(&job, &roster, opts.keys.as_deref())?;
     roles.check_named(&job)?;
+    // What each member would find out alone at start, found before any process starts
+    // (key shares are checked by the members themselves).
     for p in &roles.inputs {
-        job.input_for(*p)?;
+        let input = job.input_for(*p)?;
+        crate::node::check_input(&job, backend, *p, &input)?;
+        backend.check_files(&job, &roles, *p, None, Some(&input))?;
     }
     Ok(Plan { job, backend, roles })
 }
