@@ -314,6 +314,15 @@ fn a_party_the_job_needs_but_the_roster_lacks_is_named_at_start() {
         &o,
         &format!("job spec {}: the dealer, party 3, is not in the roster of 3 parties", train.display()),
     );
+    // The split-learning server (party 3), likewise.
+    let split = c.tmp.path().join("split.toml");
+    std::fs::write(&split, example("split-ecg-ckks.toml")).unwrap();
+    let mut p = [spawn_run(&node, &split, &[])];
+    let o = wait_all(&mut p, Duration::from_secs(20)).remove(0);
+    assert_stops_at_once(
+        &o,
+        &format!("job spec {}: [split] server = 3 is not in the roster of 3 parties", split.display()),
+    );
     // An input owner outside the roster (dealer 2 is in it).
     let infer = c.tmp.path().join("infer.toml");
     let text = replace_once(&example("infer-logreg.toml"), "dealer = 3", "dealer = 2");
