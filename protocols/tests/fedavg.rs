@@ -329,3 +329,120 @@ async fn a_member_sending_bad_partials_is_named_and_excluded() {
     // The cheater itself decrypts with the honest partials.
     assert_close_to_twin(&r.members[2].as_ref().unwrap().weights, &twin);
 }
+
+/// What a malicious aggregator does to round 1's relay.
+#[derive(Clone, Copy, Debug)]
+enum Cheat {
+    /// Keeps member 0's contribution and replaces the others' by the trivial encryption
+    /// of zero (the ciphertext 1): the "sum" decrypted would be member 0's own model.
+    Unmask,
+    /// Leaves out member 2's contribution (member 2 is alive).
+    Drop,
+    /// Adds a contribution of its own, as party 3.
+    Add,
+    /// Relays member 0's contribution twice.
+    Repeat,
+}
+
+/// An aggregator node that gathers round 1 like an honest one and relays `cheat`.
+async fn cheating_aggregator(t: MemoryTransport, key: ThresholdPublicKey, cheat: Cheat) {
+    use consort_protocols::fedavg::paillier::{agree_key, round_step};
+    agree_key(&t, &key).await.unwrap();
+    let s = round_step(0, "contribute");
+    let mut parts: Vec<(u16, Vec<u8>)> = Vec::new();
+    for p in 0..3u16 {
+        let b = t.recv(PartyId(p), &s).await.unwrap();
+        match FedMsg::decode(PartyId(p), &s, &b).unwrap() {
+            FedMsg::Contribution { ciphertexts, .. } => parts.push((p, ciphertexts)),
+            other => panic!("a {}", other.kind()),
+        }
+    }
+    let len = key.public_key().ciphertext_len();
+    let one = {
+        let mut c = vec![0u8; len];
+        c[len - 1] = 1;
+        c
+    };
+    key.public_key().ciphertext_from_bytes(&one).unwrap();
+    match cheat {
+        Cheat::Unmask => {
+            let zero: Vec<u8> = one.repeat(parts[0].1.len() / len);
+            parts[1].1 = zero.clone();
+            parts[2].1 = zero;
+        }
+        Cheat::Drop => {
+            parts.pop();
+        }
+        Cheat::Add => parts.push((3, parts[0].1.clone())),
+        Cheat::Repeat => parts.push(parts[0].clone()),
+    }
+    let msg = FedMsg::Relay { round: 0, parts }.encode().unwrap();
+    for p in 0..3u16 {
+        t.send(PartyId(p), &round_step(0, "relay"), msg.clone()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheating_aggregator_is_named_and_nothing_is_decrypted() {
+    let s = spec(2, 2, 3);
+    let (key, shares) = keys(3, 2);
+    let members: Vec<PartyId> = (0..3).map(PartyId).collect();
+    for cheat in [Cheat::Unmask, Cheat::Drop, Cheat::Add, Cheat::Repeat] {
+        let partials = Arc::new(Mutex::new(0usize));
+        let tap = Arc::clone(&partials);
+        let nets = MemoryNetwork::new(4)
+            .hook(move |e| {
+                if e.step.as_str().ends_with("partial") {
+                    *tap.lock().unwrap() += 1;
+                }
+                Verdict::Deliver
+            })
+            .build();
+        let agg = tokio::spawn(cheating_aggregator(nets[3].clone(), key.clone(), cheat));
+        let mut tasks = Vec::new();
+        for (k, rows) in hospitals(3).into_iter().enumerate() {
+            let (t, s, key, share, members) =
+                (nets[k].clone(), s.clone(), key.clone(), shares[k].clone(), members.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut st = MemberState::new(&s, t.me(), key, share, PartyId(3), &members, arch().len() + 1).unwrap();
+                st.agree(&t).await.unwrap();
+                let mut rng = ChaCha20Rng::seed_from_u64(k as u64);
+                run_member(&t, &s, arch(), &members, Arc::new(rows), Backend::Paillier(&mut st), &mut rng).await
+            }));
+        }
+        let mut errors = Vec::new();
+        for t in tasks {
+            errors.push(t.await.unwrap().err().map(|e| e.to_string()).unwrap_or_default());
+        }
+        agg.await.unwrap();
+        let head = "party 3 sent a bad relay at round 1: ";
+        let tail = "; nothing is decrypted";
+        let want: [String; 3] = match cheat {
+            Cheat::Unmask => [
+                format!("{head}party 1's contribution does not match the digest party 1 sent{tail}"),
+                format!("{head}party 1's contribution does not match the digest party 1 sent{tail}"),
+                format!("{head}party 1's contribution does not match the digest party 1 sent{tail}"),
+            ],
+            Cheat::Drop => [
+                format!(
+                    "{head}it leaves out party 2's contribution, though party 2 sent its digest and confirmed it{tail}"
+                ),
+                format!(
+                    "{head}it leaves out party 2's contribution, though party 2 sent its digest and confirmed it{tail}"
+                ),
+                format!(
+                    "{head}it leaves out this member's own contribution, though party 2 sent its digest and confirmed \
+                     it{tail}"
+                ),
+            ],
+            Cheat::Add => std::array::from_fn(|_| {
+                format!("{head}it adds a contribution for party 3, who sent the members no digest{tail}")
+            }),
+            Cheat::Repeat => std::array::from_fn(|_| format!("{head}it relays party 0's contribution twice{tail}")),
+        };
+        for (k, (got, want)) in errors.iter().zip(&want).enumerate() {
+            assert_eq!(got, want, "{cheat:?}: member {k}");
+        }
+        assert_eq!(*partials.lock().unwrap(), 0, "{cheat:?}: a partial decryption was sent");
+    }
+}

@@ -176,18 +176,21 @@ impl Backend for FedAvg {
             label: "fedavg-paillier",
             variant: None,
             technique: "plaintext local training (candle); the round's weighted sum under threshold Paillier (n ≥ 2048 \
-                        bits) added by an aggregator; partial decryptions with batch proofs",
-            trusted: vec![("key dealer (`consort keygen`)", Trusted::Privacy), ("aggregator", Trusted::Privacy)],
+                        bits): contributions relayed by an aggregator and checked by every member against digests \
+                        the members echo-broadcast; partial decryptions with batch proofs",
+            trusted: vec![("key dealer (`consort keygen`)", Trusted::Privacy)],
             collusion: Collusion::BelowThreshold,
             learns: vec![
                 ("members", "the global model after every round, the round's total row count and who contributed"),
                 ("aggregator", "the number of contributors and ciphertexts; no weight, count or sum"),
             ],
             cheating: Cheating::WrongResult,
-            cheating_note: "a bad partial decryption fails its proof and its sender is excluded; a malicious aggregator \
-                            can still have one member's contribution decrypted instead of the sum (issue 13)",
+            cheating_note: "only through a member's own model (a poisoned contribution, inherent to federated \
+                            averaging); a bad partial decryption fails its proof and its sender is excluded; an \
+                            aggregator that substitutes, drops or adds a contribution is named and nothing is decrypted",
             tests: vec![
                 "protocols/tests/fedavg.rs::the_aggregator_receives_ciphertexts_and_never_a_weight",
+                "protocols/tests/fedavg.rs::a_cheating_aggregator_is_named_and_nothing_is_decrypted",
                 "protocols/tests/fedavg.rs::a_member_sending_bad_partials_is_named_and_excluded",
                 "he/tests/paillier_threshold.rs::fewer_than_threshold_is_refused",
                 "tests/fedavg.rs::a_member_killed_mid_run_is_dropped_and_the_job_finishes",

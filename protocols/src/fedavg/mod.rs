@@ -9,9 +9,10 @@
 //! - **`fedavg-paillier`** ([`paillier`]): each member packs its contribution
 //!   ([`consort_he::paillier::Packer`]), encrypts it under the consortium's threshold
 //!   Paillier key and sends it to the **aggregator** (a member or a separate node), which
-//!   multiplies the ciphertexts and returns the encrypted sum. The members who contributed
-//!   exchange partial decryptions with proofs of correct decryption; each verifies every
-//!   partial and combines any `threshold` valid ones.
+//!   relays every contribution to every contributor ([`bind`]). Each member checks them
+//!   against the digests the members echo-broadcast among themselves, multiplies them
+//!   and only then exchanges partial decryptions with proofs of correct decryption; each
+//!   verifies every partial and combines any `threshold` valid ones.
 //! - **`fedavg-additive`** ([`additive`]): the members run the additive secure sum of the
 //!   foundation ([`crate::additive`]) over the fixed-point contributions; no aggregator.
 //!
@@ -32,13 +33,17 @@
 //! `fedavg-additive` does not tolerate dropouts: additive shares need every contributor.
 //!
 //! # Trust
-//! Semi-honest aggregator and members for privacy. Partial decryptions are verified, so a
-//! cheating key holder is caught and named. An actively malicious aggregator is not yet
-//! defended against: members decrypt whatever it returns as the sum, so it could return
-//! one member's contribution instead (and learn it, as a member or with a colluding one),
-//! or send members different sums.
+//! Privacy holds against fewer than `threshold` colluding key holders, with or without
+//! the aggregator, and against an actively malicious aggregator: what is decrypted is
+//! the product of the contributions whose digests the members hold ([`bind`]), so an
+//! aggregator that substitutes, drops or adds one is named and nothing is decrypted.
+//! Partial decryptions are verified, so a cheating key holder is caught and named. A
+//! member can still contribute a poisoned model (inherent to federated averaging).
+//! `fedavg-additive` has no aggregator; a cheating member can bias the sum (no MACs)
+//! but cannot unmask another member's contribution (any n−2 colluders learn nothing).
 
 pub mod additive;
+pub mod bind;
 pub mod local;
 pub mod model;
 pub mod msg;

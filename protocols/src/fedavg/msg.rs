@@ -11,8 +11,13 @@ pub enum FedMsg {
     /// A member's packed, encrypted contribution (`ciphertexts` concatenated, each of the
     /// key's fixed ciphertext length).
     Contribution { round: u32, ciphertexts: Vec<u8> },
-    /// The aggregator's product of the contributions, and whose they are.
-    Sum { round: u32, contributors: Vec<u16>, ciphertexts: Vec<u8> },
+    /// A member's SHA-256 digest of its contribution, to every other member.
+    Digest { round: u32, digest: [u8; 32] },
+    /// The digests a member received (its own included), echoed to every other member.
+    Echo { round: u32, digests: Vec<(u16, [u8; 32])> },
+    /// The aggregator relays every contribution of the round to each contributor, who
+    /// checks them against the digests and multiplies them itself.
+    Relay { round: u32, parts: Vec<(u16, Vec<u8>)> },
     /// A member's partial decryption of the sum, with its proof.
     Partial { round: u32, bytes: Vec<u8> },
 }
@@ -32,7 +37,9 @@ impl FedMsg {
         match self {
             FedMsg::Key { .. } => "key",
             FedMsg::Contribution { .. } => "contribution",
-            FedMsg::Sum { .. } => "sum",
+            FedMsg::Digest { .. } => "contribution digest",
+            FedMsg::Echo { .. } => "digest echo",
+            FedMsg::Relay { .. } => "relay",
             FedMsg::Partial { .. } => "partial decryption",
         }
     }

@@ -13,13 +13,20 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
+use super::bind;
 use super::msg::FedMsg;
 use super::secure::RoundLog;
 use super::spec::FedAvgSpec;
 use super::{FedError, offload};
 
-fn step(round: usize, what: &str) -> StepId {
+/// The step of one exchange of a round (public: an aggregator or a test built on the
+/// messages must use the same names).
+pub fn round_step(round: usize, what: &str) -> StepId {
     StepId::root("fedavg").index(round as u64).child(what)
+}
+
+fn step(round: usize, what: &str) -> StepId {
+    round_step(round, what)
 }
 
 /// SHA-256 of the threshold public key (what nodes compare at start).
@@ -48,12 +55,13 @@ pub async fn agree_key<T: Transport>(t: &T, key: &ThresholdPublicKey) -> Result<
     Ok(())
 }
 
-fn bad(party: PartyId, round: usize, what: &'static str, reason: String) -> FedError {
-    FedError::Bad { party, round, what, reason }
+/// `round` counts from 0; the error counts rounds from 1, as the logs do.
+pub(crate) fn bad(party: PartyId, round: usize, what: &'static str, reason: String) -> FedError {
+    FedError::Bad { party, round: round + 1, what, reason }
 }
 
 /// A peer error that means the peer is gone (not a protocol violation or an abort).
-fn gone(e: &NetError, peer: PartyId) -> bool {
+pub(crate) fn gone(e: &NetError, peer: PartyId) -> bool {
     matches!(e, NetError::PeerLost { party, .. } | NetError::Timeout { party, .. } if *party == peer)
 }
 
@@ -91,25 +99,26 @@ fn concat(cts: &[Ciphertext]) -> Vec<u8> {
     cts.iter().flat_map(Ciphertext::to_bytes).collect()
 }
 
-/// Receives the round's contributions, multiplies them and returns the encrypted sum to
-/// the contributors. `own` is the aggregator's own contribution when it is a member.
-/// Members that are gone are dropped from `alive` with a warning.
-#[allow(clippy::too_many_arguments)]
+/// One contribution as relayed: its member and its ciphertext bytes.
+type Part = (PartyId, Vec<u8>);
+
+/// Receives the round's contributions, checks each is well formed (naming and dropping
+/// a member whose is not), and relays them all to every contributor, who multiplies them
+/// (`bind`). `own` is the aggregator's own contribution when it is a member. Members
+/// that are gone are dropped from `alive` with a warning.
 async fn aggregate<T: Transport>(
     t: &T,
     key: &PublicKey,
     need: usize,
     round: usize,
     alive: &mut Vec<PartyId>,
-    own: Option<Vec<Ciphertext>>,
+    own: Option<Vec<u8>>,
     count: usize,
-) -> Result<(Vec<Ciphertext>, Vec<PartyId>), FedError> {
+) -> Result<Vec<Part>, FedError> {
     let s = step(round, "contribute");
-    let mut parts = Vec::new();
-    let mut contributors = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     if let Some(own) = own {
-        parts.push(own);
-        contributors.push(t.me());
+        parts.push((t.me(), own));
     }
     for p in alive.clone().into_iter().filter(|p| *p != t.me()) {
         let got = match t.recv(p, &s).await {
@@ -121,49 +130,36 @@ async fn aggregate<T: Transport>(
             }
             Err(e) => return Err(e.into()),
         };
-        let cts = match FedMsg::decode(p, &s, &got) {
+        let checked = match FedMsg::decode(p, &s, &got) {
             Ok(FedMsg::Contribution { round: r, ciphertexts }) if r as usize == round => {
                 let k = key.clone();
-                offload(move || parse(&k, p, round, "contribution", &ciphertexts, count)).await?
+                offload(move || parse(&k, p, round, "contribution", &ciphertexts, count).map(|_| ciphertexts)).await?
             }
             Ok(other) => Err(bad(p, round, "contribution", format!("a {} for another step", other.kind()))),
             Err(e) => Err(bad(p, round, "contribution", e.to_string())),
         };
-        match cts {
-            Ok(c) => {
-                parts.push(c);
-                contributors.push(p);
-            }
+        match checked {
+            Ok(c) => parts.push((p, c)),
             Err(e) => {
                 warn!(member = %p, error = %e, "contribution refused; the member is dropped");
                 alive.retain(|q| *q != p);
             }
         }
     }
-    if contributors.len() < need {
-        return Err(FedError::TooFewMembers { round: round + 1, left: contributors.len(), need });
+    if parts.len() < need {
+        return Err(FedError::TooFewMembers { round: round + 1, left: parts.len(), need });
     }
-    let k = key.clone();
-    let sum = offload(move || {
-        let refs: Vec<&[Ciphertext]> = parts.iter().map(Vec::as_slice).collect();
-        k.sum(&refs)
-    })
-    .await??;
-    let msg = FedMsg::Sum {
-        round: round as u32,
-        contributors: contributors.iter().map(|p| p.0).collect(),
-        ciphertexts: concat(&sum),
-    }
-    .encode()?;
-    let out = step(round, "sum");
+    let msg =
+        FedMsg::Relay { round: round as u32, parts: parts.iter().map(|(p, c)| (p.0, c.clone())).collect() }.encode()?;
+    let out = bind::relay_step(round);
     // One send at a time, not `send_to`: a member that dropped out must not stop the
-    // sum from reaching the others.
-    for p in contributors.iter().filter(|p| **p != t.me()) {
+    // relay from reaching the others.
+    for (p, _) in parts.iter().filter(|(p, _)| *p != t.me()) {
         if let Err(e) = t.send(*p, &out, msg.clone()).await {
-            warn!(member = %p, error = %e, "could not return the sum");
+            warn!(member = %p, error = %e, "could not relay the contributions");
         }
     }
-    Ok((sum, contributors))
+    Ok(parts)
 }
 
 /// The aggregator node's whole job (an aggregator that is also a member aggregates inside
@@ -181,8 +177,8 @@ pub async fn run_aggregator<T: Transport>(
     let mut alive = members.to_vec();
     let mut log = Vec::new();
     for round in 0..spec.rounds {
-        let (_, contributors) = aggregate(t, pk, spec.fewest_contributors(), round, &mut alive, None, count).await?;
-        log.push(contributors.iter().map(|p| p.0).collect());
+        let parts = aggregate(t, pk, spec.fewest_contributors(), round, &mut alive, None, count).await?;
+        log.push(parts.iter().map(|(p, _)| p.0).collect());
     }
     Ok(log)
 }
@@ -192,7 +188,6 @@ pub struct MemberState {
     key: Arc<ThresholdPublicKey>,
     share: Arc<KeyShare>,
     aggregator: PartyId,
-    members: Vec<PartyId>,
     alive: Vec<PartyId>,
     excluded: BTreeSet<PartyId>,
     packer: Arc<Packer>,
@@ -235,7 +230,6 @@ impl MemberState {
             key: Arc::new(key),
             share: Arc::new(share),
             aggregator,
-            members: members.to_vec(),
             alive: members.to_vec(),
             excluded: BTreeSet::new(),
             packer,
@@ -279,14 +273,30 @@ impl MemberState {
             other => FedError::Paillier(other),
         })?;
         let count = cts.len();
-        let pk = self.key.public_key();
-        let (sum, contributors) = if self.aggregator == t.me() {
-            aggregate(t, pk, spec.fewest_contributors(), round, &mut self.alive, Some(cts), count).await?
-        } else {
-            let msg = FedMsg::Contribution { round: round as u32, ciphertexts: concat(&cts) };
+        let (me, need) = (t.me(), spec.fewest_contributors());
+        let bytes = concat(&cts);
+        let mine = bind::digest(round, me, &bytes);
+        // The contribution goes first, then its digest: a member whose digest the others
+        // hold has sent its contribution.
+        if self.aggregator != me {
+            let msg = FedMsg::Contribution { round: round as u32, ciphertexts: bytes.clone() };
             t.send(self.aggregator, &step(round, "contribute"), msg.encode()?).await?;
-            self.receive_sum(t, round, count, spec.fewest_contributors()).await?
+        }
+        let digests = bind::exchange(t, round, &mut self.alive, mine).await?;
+        let parts = if self.aggregator == me {
+            aggregate(t, self.key.public_key(), need, round, &mut self.alive, Some(bytes), count).await?
+        } else {
+            self.receive_relay(t, round).await?
         };
+        let contributors = bind::check_relay(&parts, &digests, me, round, self.aggregator, need)?;
+        let (k, a) = (self.key.public_key().clone(), self.aggregator);
+        let sum = offload(move || -> Result<Vec<Ciphertext>, FedError> {
+            let vectors =
+                parts.iter().map(|(_, c)| parse(&k, a, round, "relay", c, count)).collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&[Ciphertext]> = vectors.iter().map(Vec::as_slice).collect();
+            Ok(k.sum(&refs)?)
+        })
+        .await??;
         log.contributors = contributors.iter().map(|p| p.0).collect();
         let plains = self.decrypt(t, spec, round, sum, &contributors, log).await?;
         let summands = u32::try_from(contributors.len()).unwrap_or(u32::MAX);
@@ -305,38 +315,16 @@ impl MemberState {
         self.refill = Some(rx);
     }
 
-    async fn receive_sum<T: Transport>(
-        &self,
-        t: &T,
-        round: usize,
-        count: usize,
-        need: usize,
-    ) -> Result<(Vec<Ciphertext>, Vec<PartyId>), FedError> {
-        let (a, s) = (self.aggregator, step(round, "sum"));
+    /// The aggregator's relay of the round's contributions (checked by `bind`).
+    async fn receive_relay<T: Transport>(&self, t: &T, round: usize) -> Result<Vec<Part>, FedError> {
+        let (a, s) = (self.aggregator, bind::relay_step(round));
         let bytes = t.recv(a, &s).await?;
         match FedMsg::decode(a, &s, &bytes)? {
-            FedMsg::Sum { round: r, contributors, ciphertexts } if r as usize == round => {
-                let contributors: Vec<PartyId> = contributors.into_iter().map(PartyId).collect();
-                let known: BTreeSet<PartyId> = self.members.iter().copied().collect();
-                let unique: BTreeSet<PartyId> = contributors.iter().copied().collect();
-                if !contributors.contains(&t.me()) || unique.len() != contributors.len() || !unique.is_subset(&known) {
-                    return Err(bad(a, round, "sum", format!("contributor list {contributors:?} is not valid")));
-                }
-                // Checked here too: an aggregator must not get a sum of too few members
-                // decrypted by claiming the others dropped out.
-                if contributors.len() < need {
-                    return Err(bad(
-                        a,
-                        round,
-                        "sum",
-                        format!("it holds {} contributions; the job needs at least {need}", contributors.len()),
-                    ));
-                }
-                let k = self.key.public_key().clone();
-                let sum = offload(move || parse(&k, a, round, "sum", &ciphertexts, count)).await??;
-                Ok((sum, contributors))
+            // More parts than members means a repeat or an addition: `bind` names it.
+            FedMsg::Relay { round: r, parts } if r as usize == round => {
+                Ok(parts.into_iter().map(|(p, c)| (PartyId(p), c)).collect())
             }
-            other => Err(bad(a, round, "sum", format!("a {} instead", other.kind()))),
+            other => Err(bad(a, round, "relay", format!("a {} instead", other.kind()))),
         }
     }
 
