@@ -279,3 +279,52 @@ fn non_numeric_cell_is_named_and_stops_everyone() {
 fn out_of_range_cell_is_named_and_stops_everyone() {
     bad_cell(7, "mean_radius", "2e12", "2000000000000 is outside the supported range");
 }
+
+#[test]
+fn a_members_own_values_never_reach_the_others_when_it_aborts() {
+    use consort_protocols::learn::model::{TrainedModel, Weights};
+    use consort_protocols::learn::spec::{ModelKind, SigmoidSpec};
+    let c = Consortium::new(4);
+    let example = std::fs::read_to_string(common::repo().join("examples/jobs/infer-logreg.toml")).unwrap();
+    let spec: toml::Table = toml::from_str(&example).unwrap();
+    let features: Vec<String> =
+        spec["infer"]["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+    let d = features.len();
+    // Member 0's model passes every check but one standard deviation is so small that
+    // its reciprocal does not fit the fixed point: member 0 stops inside the engine.
+    let mut stds = vec![1.0; d];
+    stds[4] = 1e-20;
+    let model = TrainedModel {
+        model: ModelKind::Logreg,
+        features,
+        label: "target".into(),
+        means: vec![0.5; d],
+        stds,
+        label_mean: 0.0,
+        label_std: 1.0,
+        sigmoid: SigmoidSpec::default(),
+        weights: Weights::Logreg { w: vec![0.25; d], b: 0.0 },
+    };
+    let model_file = c.tmp.path().join("model.json");
+    std::fs::write(&model_file, serde_json::to_string(&model).unwrap()).unwrap();
+    let text = common::replace_once(
+        &example,
+        "\"../models/breast-cancer-logreg.json\"",
+        &format!("\"{}\"", model_file.display()),
+    );
+    let text = text.replace("\"../data/", &format!("\"{}/", common::repo().join("examples/data").display()));
+    let job = c.tmp.path().join("infer.toml");
+    std::fs::write(&job, text).unwrap();
+    let mut procs: Vec<_> = (0..4).map(|i| spawn_run(&c.node(i), &job, &[])).collect();
+    let outs = wait_all(&mut procs, deadline());
+    for i in 0..4 {
+        assert_failed(&outs, i);
+    }
+    // Member 0 sees its own value (1/1e-20) in its log; the others only the kind of failure.
+    let own = "100000000000000000000";
+    assert!(outs[0].stderr.contains(own), "{}", logs(&outs));
+    for i in 1..4 {
+        assert_error_has(&outs, i, &["party 0 aborted the job: a local check failed at step 'encode' (see its log)"]);
+        assert!(!outs[i].stderr.contains(own), "party {i} learned member 0's value\n{}", logs(&outs));
+    }
+}

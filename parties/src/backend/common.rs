@@ -21,15 +21,15 @@ const PROTOCOL: &str = "protocol error";
 /// What the others are told when a member's own input is unusable.
 pub const BAD_INPUT: &str = "its input data is invalid (see its log)";
 
-/// A failure and what the others are told. Engine errors (a failed MAC check, a broken
-/// commitment), federated-averaging errors and a peer's bad message name steps,
-/// rounds and members, never values: the others may read them.
+/// A failure and what the others are told: each protocol's `public_reason`, which
+/// names steps, rounds and members but never a value of this member's (the full error
+/// goes to its own log only).
 pub fn fail(e: impl Into<NodeError>) -> Failure {
     let e = e.into();
     let reason = match &e {
-        NodeError::Mpc(m) => m.to_string(),
-        NodeError::Fed(f) => f.to_string(),
-        NodeError::Split(e @ consort_protocols::split::SplitError::Bad { .. }) => e.to_string(),
+        NodeError::Mpc(m) => m.public_reason(),
+        NodeError::Fed(f) => f.public_reason(),
+        NodeError::Split(s) => s.public_reason(),
         _ => PROTOCOL.to_string(),
     };
     (e, reason)
@@ -159,4 +159,51 @@ pub fn agree<'a, R: PartialEq + 'a>(
 /// The stds of plaintext moments as the secure side uses them (zero → 1).
 pub fn nonzero(stds: Vec<f64>) -> Vec<f64> {
     stds.into_iter().map(|s| if s > 0.0 { s } else { 1.0 }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consort_protocols::fedavg::FedError;
+    use consort_protocols::spdz::MpcError;
+    use consort_protocols::split::SplitError;
+
+    /// A member's private value, as it would appear in its own error text.
+    const SECRET: &str = "987654.321";
+
+    #[test]
+    fn what_the_others_are_told_holds_no_value_of_this_member() {
+        let own: Vec<(NodeError, &str)> = vec![
+            (
+                FedError::Contribution { round: 0, reason: format!("local weight 3 is {SECRET}, beyond max_abs") }
+                    .into(),
+                "its contribution at round 1 could not be encoded (see its log)",
+            ),
+            (FedError::Tensor(format!("nan loss after {SECRET}")).into(), "its local training failed (see its log)"),
+            (FedError::Usage(format!("weight {SECRET}")).into(), "protocol error (see its log)"),
+            (
+                NodeError::Mpc(MpcError::Usage {
+                    step: "train/3".into(),
+                    what: format!("{SECRET} is outside the range"),
+                }),
+                "a local check failed at step 'train/3' (see its log)",
+            ),
+            (
+                SplitError::Range(format!("activation {SECRET} too large")).into(),
+                "its values do not fit the encryption (see its log)",
+            ),
+            (SplitError::Tensor(format!("loss {SECRET}")).into(), "its local training failed (see its log)"),
+            (SplitError::Usage(format!("shape {SECRET}")).into(), "protocol error (see its log)"),
+        ];
+        for (e, told) in own {
+            let full = e.to_string();
+            assert!(full.contains(SECRET), "the local error keeps the detail: {full}");
+            let (_, reason) = fail(e);
+            assert_eq!(reason, told);
+        }
+        // Protocol events pass in full: they name steps and members, not values.
+        let e = NodeError::Mpc(MpcError::MacCheckFailed { step: "train/finish".into() });
+        let full = e.to_string();
+        assert_eq!(fail(e).1, full);
+    }
 }

@@ -90,6 +90,24 @@ pub enum FedError {
     Usage(String),
 }
 
+impl FedError {
+    /// What the other nodes are told when this one stops on this error: protocol events
+    /// (a bad message from a named party, too few members, a key mismatch, the network)
+    /// in full; this member's own failures only by kind, since their text may hold its
+    /// weights.
+    pub fn public_reason(&self) -> String {
+        match self {
+            FedError::Contribution { round, .. } => {
+                format!("its contribution at round {} could not be encoded (see its log)", round + 1)
+            }
+            FedError::Tensor(_) => "its local training failed (see its log)".into(),
+            FedError::Paillier(_) => "a Paillier operation failed (see its log)".into(),
+            FedError::Usage(_) => "protocol error (see its log)".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<candle_core::Error> for FedError {
     fn from(e: candle_core::Error) -> Self {
         FedError::Tensor(e.to_string())

@@ -51,6 +51,20 @@ impl MpcError {
         MpcError::Usage { step: step.to_string(), what: what.into() }
     }
 
+    /// What the other members are told when this member stops on this error: the
+    /// protocol events (a failed check, a named member, a step) in full, and for its own
+    /// local errors only their kind, since their text may hold its values (a number
+    /// that does not fit the fixed point, a weight).
+    pub fn public_reason(&self) -> String {
+        match self {
+            MpcError::Usage { step, .. } => format!("a local check failed at step '{step}' (see its log)"),
+            MpcError::Prep(PrepError::Exhausted { .. } | PrepError::Refused(_)) => {
+                "its preprocessing failed (see its log)".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The member this error blames, if one can be named.
     pub fn blamed_party(&self) -> Option<PartyId> {
         match self {

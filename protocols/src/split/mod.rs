@@ -103,6 +103,18 @@ pub enum SplitError {
 }
 
 impl SplitError {
+    /// What the other nodes are told when this one stops on this error: a bad message
+    /// from a named party and network events in full; its own failures only by kind,
+    /// since their text may hold its activations or values.
+    pub fn public_reason(&self) -> String {
+        match self {
+            SplitError::Net(_) | SplitError::Bad { .. } => self.to_string(),
+            SplitError::Tensor(_) => "its local training failed (see its log)".into(),
+            SplitError::Range(_) => "its values do not fit the encryption (see its log)".into(),
+            _ => "protocol error (see its log)".into(),
+        }
+    }
+
     /// A reply that does not decrypt is the server's fault.
     pub(crate) fn blame_server(self, server: PartyId) -> SplitError {
         match self {
