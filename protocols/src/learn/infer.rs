@@ -17,7 +17,7 @@ use super::spec::{InferSpec, ModelKind};
 use super::train::Ctx;
 use crate::spdz::poly::Function;
 use crate::spdz::prep::Preprocessing;
-use crate::spdz::{Engine, MpcError, MulQueue, Shared};
+use crate::spdz::{Engine, MAX_INPUT_VALUES, MpcError, MulQueue, Shared};
 
 /// The model's parameters in input order (model owner only).
 fn flatten(m: &TrainedModel) -> Vec<f64> {
@@ -67,7 +67,8 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let d = spec.features.len();
         let f = u32::from(self.frac_bits().get());
         let mine = rows.map_or(0, |r| r.len() / d.max(1));
-        let counts = self.exchange_public(&step.child("rows"), mine as u64).await?;
+        let cap = (MAX_INPUT_VALUES / d.max(1)) as u64;
+        let counts = self.exchange_public(&step.child("rows"), mine as u64, cap).await?;
         let n = counts.get(self.owner_index(step, io)?).copied().unwrap_or(0) as usize;
         if n == 0 {
             return Err(MpcError::usage(step, format!("{io} has no rows to score")));

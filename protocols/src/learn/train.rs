@@ -11,7 +11,7 @@ use super::data::batches;
 use super::plain::{Augmented, schedule};
 use super::spec::{ModelKind, TrainSpec};
 use crate::spdz::prep::Preprocessing;
-use crate::spdz::{Engine, MpcError, MulQueue, Shared};
+use crate::spdz::{Engine, MAX_INPUT_VALUES, MpcError, MulQueue, Shared};
 
 /// What a member gets from secure training.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +110,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let f = u32::from(self.frac_bits().get());
         let ctx = Ctx { f, h: spec.hidden };
         let counts: Vec<usize> = self
-            .exchange_public(&step.child("counts"), labels.len() as u64)
+            .exchange_public(&step.child("counts"), labels.len() as u64, (MAX_INPUT_VALUES / (d + 1)) as u64)
             .await?
             .into_iter()
             .map(|c| c as usize)

@@ -49,6 +49,12 @@ pub use engine::Engine;
 pub use error::{MpcError, PrepError};
 pub use shared::Shared;
 
+/// Most values one member may input in one go (its rows × columns): 2^24, about 16.8
+/// million values (512 MiB of shares and MACs at 32 bytes each). A row count a peer
+/// announces beyond what this allows is refused, naming the peer, before anything is
+/// allocated or asked of the preprocessing.
+pub const MAX_INPUT_VALUES: usize = 1 << 24;
+
 use serde::{Deserialize, Serialize};
 
 /// The security model of a job.

@@ -7,7 +7,7 @@ use consort_net::{PartyId, StepId, Transport};
 use super::check::AUTO_CHECK_VALUES;
 use super::prep::{Preprocessing, Request};
 use super::wire;
-use super::{Engine, MpcError, Security, Shared};
+use super::{Engine, MpcError, PrepError, Security, Shared};
 use crate::share::share_vec;
 
 const LOW64: u128 = u64::MAX as u128;
@@ -30,8 +30,11 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
     }
 
     /// Every member announces a public number (row counts, sizes); returns them in member
-    /// order.
-    pub async fn exchange_public(&self, step: &StepId, mine: u64) -> Result<Vec<u64>, MpcError> {
+    /// order. A peer's number above `cap` is refused, naming it: peers set sizes.
+    pub async fn exchange_public(&self, step: &StepId, mine: u64, cap: u64) -> Result<Vec<u64>, MpcError> {
+        if mine > cap {
+            return Err(MpcError::usage(step, format!("this member's number {mine} is above the limit {cap}")));
+        }
         self.send_members(step, Bytes::copy_from_slice(&mine.to_le_bytes())).await?;
         let mut out = vec![0u64; self.members.len()];
         if let Some(o) = out.get_mut(self.me) {
@@ -45,10 +48,18 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                     what: format!("sent {} bytes, expected one 8-byte number", bytes.len()),
                 })
             })?;
+            let v = u64::from_le_bytes(v);
+            if v > cap {
+                return Err(MpcError::Net(consort_net::NetError::PeerMisbehaved {
+                    party: from,
+                    step: step.to_string(),
+                    what: format!("announced {v}, more than the job allows ({cap})"),
+                }));
+            }
             if let Some(i) = self.members.iter().position(|p| *p == from)
                 && let Some(o) = out.get_mut(i)
             {
-                *o = u64::from_le_bytes(v);
+                *o = v;
             }
         }
         Ok(out)
@@ -182,6 +193,14 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         counts: &[usize],
     ) -> Result<Vec<Shared>, MpcError> {
         let n = self.members.len();
+        // Counts come from the members (`exchange_public` caps them); the product is
+        // checked too, so no caller can make a block larger than the limit.
+        if counts.iter().any(|c| c.checked_mul(cols).is_none_or(|v| v > super::MAX_INPUT_VALUES)) {
+            return Err(MpcError::usage(
+                step,
+                format!("an input of {counts:?} rows × {cols} columns exceeds {} values", super::MAX_INPUT_VALUES),
+            ));
+        }
         if counts.len() != n || counts.get(self.me).map(|c| c * cols) != Some(mine.len()) {
             return Err(MpcError::usage(
                 step,
@@ -297,7 +316,12 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         cols: usize,
     ) -> Result<Shared, MpcError> {
         let mask = m.parts.first().cloned().unwrap_or_default();
-        let r = Shared::new(rows, cols, mask.vals, mask.macs);
+        let step = StepId::root("input");
+        let r = Shared::checked(rows, cols, mask.vals, mask.macs)
+            .map_err(|e| MpcError::Prep(PrepError::Refused(format!("an input mask of the wrong size: {e}"))))?;
+        if eps.len() != r.len() || m.clear.len() > r.len() {
+            return Err(MpcError::usage(&step, format!("{} masked values for {} masks", eps.len(), r.len())));
+        }
         let e: Vec<u128> = eps.to_vec();
         let pubv = Shared::new(
             rows,

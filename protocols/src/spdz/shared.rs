@@ -34,6 +34,15 @@ impl Shared {
         Shared { rows, cols, vals, macs }
     }
 
+    /// As `new`, for values that came from elsewhere (a peer, the preprocessing): refuses
+    /// a shape that does not match the values' count, or MACs of another count.
+    pub(crate) fn checked(rows: usize, cols: usize, vals: Vec<u128>, macs: Vec<u128>) -> Result<Shared, String> {
+        if rows.checked_mul(cols) != Some(vals.len()) || !(macs.is_empty() || macs.len() == vals.len()) {
+            return Err(format!("{} values and {} MACs for a {rows}×{cols} matrix", vals.len(), macs.len()));
+        }
+        Ok(Shared { rows, cols, vals, macs })
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }
