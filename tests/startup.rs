@@ -93,22 +93,56 @@ fn a_missing_key_file_stops_the_member_at_once() {
 
 #[test]
 #[cfg(unix)]
-fn a_readable_key_is_warned_about_once_naming_it_once() {
+fn a_key_readable_by_others_is_refused_at_once_naming_it() {
     use std::os::unix::fs::PermissionsExt;
     let c = Consortium::new(2);
     let key = c.dir.join("party-1.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let node = c.node_variant(
-        1,
-        "party-1-hasty.toml",
-        &[(&format!("connect_timeout_secs = {CONNECT_SECS}\n"), "connect_timeout_secs = 1\n")],
+    let before = std::fs::read(&key).unwrap();
+    let o = alone(&c, &patient_node(&c), &data("member-1.csv"));
+    assert_stops_at_once(
+        &o,
+        &format!(
+            "{}: a private key readable by other users (mode 644); run: chmod 600 {}",
+            key.display(),
+            key.display()
+        ),
     );
-    let o = alone(&c, &node, &data("member-1.csv"));
-    assert_eq!(o.code, Some(1), "{}", o.stderr);
-    let warnings: Vec<&str> = o.stderr.lines().filter(|l| l.contains("private key is readable")).collect();
-    assert_eq!(warnings.len(), 1, "{}", o.stderr);
-    assert_eq!(warnings[0].matches(&key.display().to_string()).count(), 1, "{}", o.stderr);
-    assert!(warnings[0].ends_with(&format!("run: chmod 600 {}", key.display())), "{}", o.stderr);
+    assert_eq!(std::fs::read(&key).unwrap(), before, "the key was modified");
+    // The CA's key and a member's key for renewal likewise.
+    let ca_key = c.dir.join("ca.key");
+    std::fs::set_permissions(&ca_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let req = consort(&["certs", "request", "--party", "5", "--out", "m"], c.tmp.path());
+    assert_eq!(req.code, Some(0), "{}", req.stderr);
+    let ca_cert = c.dir.join("ca.crt").display().to_string();
+    let ca_key_arg = ca_key.display().to_string();
+    let sign = consort(
+        &[
+            "certs",
+            "sign",
+            "--ca-cert",
+            &ca_cert,
+            "--ca-key",
+            &ca_key_arg,
+            "--csr",
+            "m/party-5.csr",
+            "--party",
+            "5",
+            "--out",
+            "m/party-5.crt",
+        ],
+        c.tmp.path(),
+    );
+    assert_eq!(sign.code, Some(1));
+    assert_eq!(
+        sign.error_line(),
+        format!(
+            "error: {}: a private key readable by other users (mode 640); run: chmod 600 {}",
+            ca_key.display(),
+            ca_key.display()
+        )
+    );
+    assert!(!c.tmp.path().join("m/party-5.crt").exists());
 }
 
 fn consort(args: &[&str], cwd: &Path) -> Outcome {

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{Member, NodeConfig};
 use crate::error::NodeError;
-use crate::files::{read_text, write_new, write_secret};
+use crate::files::{check_private, read_text, write_new, write_secret};
 
 fn certs(e: impl std::fmt::Display) -> NodeError {
     NodeError::Certs(e.to_string())
@@ -149,6 +149,7 @@ pub fn request(party: u16, out: &Path) -> Result<String, NodeError> {
 /// A member renews its certificate: a new CSR for `party-<id>` from its existing key
 /// (the key stays; the CA signs the CSR as at first). Returns the CSR's fingerprint.
 pub fn renew(party: u16, key: &Path, out: &Path) -> Result<String, NodeError> {
+    check_private(key)?;
     let text = Zeroizing::new(read_text(key)?);
     let key_pair = KeyPair::from_pem(&text).map_err(|e| NodeError::file(key, format!("not a private key: {e}")))?;
     write_csr(party, &key_pair, out)
@@ -216,6 +217,7 @@ pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -
     if names != [want.clone()] {
         return Err(NodeError::file(csr, format!("the request names {names:?}, expected exactly [\"{want}\"]")));
     }
+    check_private(ca_key)?;
     let key_text = Zeroizing::new(read_text(ca_key)?);
     let key = KeyPair::from_pem(&key_text).map_err(|e| NodeError::file(ca_key, format!("not a private key: {e}")))?;
     let issuer = Issuer::from_ca_cert_pem(&read_text(ca_cert)?, key)

@@ -58,19 +58,26 @@ pub fn read_text(path: &Path) -> Result<String, NodeError> {
     fs::read_to_string(path).map_err(|e| NodeError::file(path, format!("cannot read: {e}")))
 }
 
-/// Warns when a private key file can be read by others, once per file and process
-/// (a node may open the same key more than once; one warning is enough).
-pub fn check_private(path: &Path) {
+/// Refuses a private key file (TLS key, CA key, key share) that other users can read
+/// or write: a key that may have been copied is no longer this member's secret.
+pub fn check_private(path: &Path) -> Result<(), NodeError> {
     #[cfg(unix)]
     {
-        use std::collections::BTreeSet;
         use std::os::unix::fs::PermissionsExt;
-        static WARNED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
-        if let Ok(meta) = fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-            && WARNED.lock().unwrap_or_else(|p| p.into_inner()).insert(normalize(path))
-        {
-            tracing::warn!("private key is readable by other users; run: chmod 600 {}", path.display());
+        let mode =
+            fs::metadata(path).map_err(|e| NodeError::file(path, format!("cannot read: {e}")))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(NodeError::file(
+                path,
+                format!(
+                    "a private key readable by other users (mode {:o}); run: chmod 600 {}",
+                    mode & 0o777,
+                    path.display()
+                ),
+            ));
         }
     }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -135,7 +135,7 @@ pub fn load_public(dir: &Path) -> Result<ThresholdPublicKey, NodeError> {
 /// Loads member `me`'s key share from a key directory.
 pub fn load_share(dir: &Path, me: PartyId) -> Result<KeyShare, NodeError> {
     let path = share_path(dir, me);
-    check_private(&path);
+    check_private(&path)?;
     let text = Zeroizing::new(read_text(&path)?);
     let share = KeyShare::from_json(&text).map_err(|e| NodeError::file(&path, format!("not a key share: {e}")))?;
     if share.index() != u32::from(me.0) {

@@ -110,6 +110,7 @@ fn preflight(
         let path = node.resolve(p);
         std::fs::File::open(&path).map_err(|e| NodeError::file(&path, format!("cannot read: {e}")))?;
     }
+    check_private(&node.resolve(&c.key))?;
     crate::certs::check_validity(&node.resolve(&c.cert))?;
     match input {
         Some(input) => check_input(job, backend, me, input),
@@ -158,7 +159,7 @@ pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) 
 fn load_identity(node: &Node) -> Result<Identity, NodeError> {
     let c = &node.config;
     let (key_path, cert_path, ca_path) = (node.resolve(&c.key), node.resolve(&c.cert), node.resolve(&c.ca));
-    check_private(&key_path);
+    check_private(&key_path)?;
     let key = Zeroizing::new(read_text(&key_path)?);
     let cert = read_text(&cert_path)?;
     let ca = read_text(&ca_path)?;
