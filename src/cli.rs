@@ -217,6 +217,13 @@ pub enum CertsCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Print a certificate's subject, party names, expiry and SHA-256 fingerprint (the
+    /// value a node config's `revoked_certs` takes).
+    Show {
+        /// A PEM certificate.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+    },
     /// Member side, before its certificate expires (a node warns 30 days ahead): a new
     /// CSR for `party-<ID>` from the member's existing key. The CA signs it with `sign`;
     /// the member then replaces its certificate file with the new one.

@@ -293,7 +293,7 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
             Ok(())
         }
         CertsCommand::Sign { ca_cert, ca_key, csr, party, out } => {
-            let fingerprint = certs::sign(&ca_cert, &ca_key, &csr, party, &out)?;
+            let (fingerprint, cert_fingerprint) = certs::sign(&ca_cert, &ca_key, &csr, party, &out)?;
             println!("CSR fingerprint (SHA-256): {fingerprint}");
             println!("compare it with the member's before you send the certificate back");
             println!(
@@ -302,6 +302,16 @@ fn certs_cmd(c: CertsCommand) -> Result<(), NodeError> {
                 certs::MEMBER_DAYS,
                 certs::expiry(certs::MEMBER_DAYS)
             );
+            println!("certificate fingerprint (SHA-256): {cert_fingerprint}  (for revoked_certs, if ever needed)");
+            Ok(())
+        }
+        CertsCommand::Show { cert } => {
+            let i = certs::show(&cert)?;
+            let parties: Vec<String> = i.parties.iter().map(|p| format!("party-{p}")).collect();
+            println!("{}: {}", cert.display(), i.subject);
+            println!("  names: {}", if parties.is_empty() { "no party".into() } else { parties.join(", ") });
+            println!("  valid until: {}", i.not_after);
+            println!("  fingerprint (SHA-256): {}", i.fingerprint);
             Ok(())
         }
         CertsCommand::Renew { party, key, out } => {

@@ -328,3 +328,42 @@ fn a_members_own_values_never_reach_the_others_when_it_aborts() {
         assert!(!outs[i].stderr.contains(own), "party {i} learned member 0's value\n{}", logs(&outs));
     }
 }
+
+#[test]
+fn a_revoked_certificate_is_refused_although_the_ca_signed_it() {
+    let c = Consortium::new(3);
+    let job = job_in(c.tmp.path());
+    let show = std::process::Command::new(common::EXE)
+        .args(["certs", "show", "--cert"])
+        .arg(c.dir.join("party-2.crt"))
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
+    let stdout = String::from_utf8_lossy(&show.stdout);
+    assert!(stdout.contains("  names: party-2\n"), "{stdout}");
+    let fingerprint = stdout.lines().find_map(|l| l.strip_prefix("  fingerprint (SHA-256): ")).unwrap().to_string();
+    let idle = format!("idle_timeout_secs = {IDLE_SECS}\n");
+    // Member 0 revokes member 2's certificate (pasted as printed, spaces and all).
+    let node0 =
+        c.node_variant(0, "party-0-revokes.toml", &[(&idle, &format!("{idle}revoked_certs = [\"{fingerprint}\"]\n"))]);
+    let mut procs = [spawn_run(&node0, &job, &[]), spawn_run(&c.node(1), &job, &[]), spawn_run(&c.node(2), &job, &[])];
+    let outs = wait_all(&mut procs, deadline());
+    for i in 0..3 {
+        assert_failed(&outs, i);
+    }
+    let short: String = fingerprint.replace(' ', "").chars().take(16).collect();
+    let why = format!("its certificate (SHA-256 {short}…) is revoked in this node's config");
+    assert_error_has(&outs, 2, &["party 0 refused", &why]);
+    assert!(outs[0].stderr.contains(&why), "member 0 should log the refusal\n{}", logs(&outs));
+    assert_error_has(&outs, 0, &["party 2"]);
+
+    // A malformed entry stops the node at once, naming its config.
+    let bad = c.node_variant(0, "party-0-bad.toml", &[(&idle, &format!("{idle}revoked_certs = [\"abc\"]\n"))]);
+    let mut procs = [spawn_run(&bad, &job, &[])];
+    let o = wait_all(&mut procs, Duration::from_secs(20)).remove(0);
+    assert_eq!(o.code, Some(1));
+    assert_eq!(
+        o.error_line(),
+        format!("error: {}: revoked_certs[0] 'abc' is not a SHA-256 fingerprint (64 hex digits)", bad.display())
+    );
+}

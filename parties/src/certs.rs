@@ -31,7 +31,41 @@ pub const RENEW_DAYS: i64 = 30;
 /// The SHA-256 of a CSR's DER bytes in groups of four hex digits: `request` and `sign`
 /// print it, and the member and the CA read it to each other out of band.
 pub fn csr_fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der).chunks(2).map(hex::encode).collect::<Vec<_>>().join(" ")
+    grouped(&Sha256::digest(der))
+}
+
+fn grouped(h: &[u8]) -> String {
+    h.chunks(2).map(hex::encode).collect::<Vec<_>>().join(" ")
+}
+
+/// What `certs show` prints of a certificate.
+pub struct CertInfo {
+    pub subject: String,
+    pub parties: Vec<u16>,
+    pub not_after: String,
+    /// SHA-256 of the DER bytes, as a node config's `revoked_certs` takes it.
+    pub fingerprint: String,
+}
+
+/// Reads a PEM certificate.
+pub fn show(path: &Path) -> Result<CertInfo, NodeError> {
+    let text = read_text(path)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes())
+        .map_err(|e| NodeError::file(path, format!("not a PEM certificate: {e}")))?;
+    let cert = pem.parse_x509().map_err(|e| NodeError::file(path, format!("not a certificate: {e}")))?;
+    let parties = consort_net::cert_party_ids(&rustls::pki_types::CertificateDer::from(pem.contents.clone()));
+    Ok(CertInfo {
+        subject: cert.subject().to_string(),
+        parties: parties.iter().map(|p| p.0).collect(),
+        not_after: day(cert.validity().not_after.timestamp()),
+        fingerprint: grouped(&consort_net::cert_fingerprint(&pem.contents)),
+    })
+}
+
+fn day(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| format!("{}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// When a certificate made now expires.
@@ -101,6 +135,7 @@ pub fn init(out: &Path, addresses: &[String], timeouts: Option<(u64, u64, u64)>)
             recv_timeout_secs: recv,
             idle_timeout_secs: idle,
             members: members.clone(),
+            revoked_certs: Vec::new(),
         };
         let text = toml::to_string(&node).map_err(certs)?;
         write_new(
@@ -171,11 +206,6 @@ pub fn check_validity(path: &Path) -> Result<(), NodeError> {
     let v = cert.validity();
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let (from, until) = (v.not_before.timestamp(), v.not_after.timestamp());
-    let day = |t: i64| {
-        OffsetDateTime::from_unix_timestamp(t)
-            .map(|d| format!("{}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
-            .unwrap_or_else(|_| t.to_string())
-    };
     if now > until {
         return Err(NodeError::file(
             path,
@@ -196,8 +226,8 @@ pub fn check_validity(path: &Path) -> Result<(), NodeError> {
 }
 
 /// The CA signs a member's CSR, after checking it asks for exactly `party-<party>`;
-/// returns the CSR's fingerprint.
-pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -> Result<String, NodeError> {
+/// returns the CSR's fingerprint and the certificate's.
+pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -> Result<(String, String), NodeError> {
     let csr_text = read_text(csr)?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(csr_text.as_bytes())
         .map_err(|e| NodeError::file(csr, format!("not a valid CSR: {e}")))?;
@@ -226,7 +256,7 @@ pub fn sign(ca_cert: &Path, ca_key: &Path, csr: &Path, party: u16, out: &Path) -
     let signed = CertificateSigningRequestParams { params: member_params(party)?, public_key: req.public_key };
     let cert = signed.signed_by(&issuer).map_err(certs)?;
     write_new(out, cert.pem().as_bytes())?;
-    Ok(fingerprint)
+    Ok((fingerprint, grouped(&consort_net::cert_fingerprint(cert.der()))))
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ pub struct NodeConfig {
     pub idle_timeout_secs: u64,
     /// Every member, this one included.
     pub members: Vec<Member>,
+    /// SHA-256 fingerprints (64 hex digits, spaces allowed) of certificates to refuse
+    /// although the CA signed them: a revoked member, a replaced certificate. `certs
+    /// sign` and `certs show` print a certificate's fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_certs: Vec<String>,
 }
 
 fn default_connect() -> u64 {
@@ -74,7 +79,27 @@ impl Node {
         let node = Node { config, path: path.to_path_buf(), dir };
         node.roster()?;
         node.listen()?;
+        node.revoked()?;
         Ok(node)
+    }
+
+    /// `revoked_certs`, parsed.
+    pub fn revoked(&self) -> Result<Vec<[u8; 32]>, NodeError> {
+        self.config
+            .revoked_certs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let digits: String = f.chars().filter(|c| !c.is_whitespace()).collect();
+                let bytes = hex::decode(&digits).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                bytes.ok_or_else(|| {
+                    NodeError::file(
+                        &self.path,
+                        format!("revoked_certs[{i}] '{f}' is not a SHA-256 fingerprint (64 hex digits)"),
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn me(&self) -> PartyId {

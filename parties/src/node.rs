@@ -153,6 +153,7 @@ pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) 
     cfg.idle_timeout = idle;
     cfg.link = link;
     cfg.tolerate_dropouts = tolerate_dropouts;
+    cfg.revoked = node.revoked()?;
     Ok(QuicTransport::connect(cfg, &identity).await?)
 }
 

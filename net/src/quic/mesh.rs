@@ -46,22 +46,43 @@ pub(crate) fn describe(e: &ConnectionError) -> String {
     }
 }
 
+/// The SHA-256 of a certificate's DER bytes: what `certs sign` prints and what a node
+/// config's `revoked_certs` lists.
+pub fn cert_fingerprint(der: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).into()
+}
+
+/// The peer's end-entity certificate, if it presented one.
+fn peer_cert(conn: &Connection) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    conn.peer_identity()
+        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+        .and_then(|chain| chain.first().cloned())
+}
+
+/// Why a peer's certificate is refused although it chains to the CA, if it is revoked.
+fn revocation(conn: &Connection, revoked: &[[u8; 32]]) -> Option<String> {
+    let fp = cert_fingerprint(peer_cert(conn)?.as_ref());
+    revoked
+        .contains(&fp)
+        .then(|| format!("its certificate (SHA-256 {}…) is revoked in this node's config", hex::encode(&fp[..8])))
+}
+
 /// Connects to every member; returns one connection per peer.
 pub(crate) async fn establish(
     endpoint: &Endpoint,
     me: PartyId,
     roster: &[(PartyId, SocketAddr)],
     window: Duration,
+    revoked: &[[u8; 32]],
 ) -> Result<BTreeMap<PartyId, Connection>, NetError> {
     let deadline = Instant::now() + window;
     let to_dial: Vec<(PartyId, SocketAddr)> = roster.iter().copied().filter(|(p, _)| *p < me).collect();
     let to_accept: Vec<PartyId> = roster.iter().map(|(p, _)| *p).filter(|p| *p > me).collect();
-    let dials = futures_util::future::try_join_all(
-        to_dial
-            .iter()
-            .map(|(p, addr)| async move { dial(endpoint, me, *p, *addr, deadline, window).await.map(|c| (*p, c)) }),
-    );
-    let (dialed, accepted) = tokio::try_join!(dials, accept_all(endpoint, me, &to_accept, deadline, window))?;
+    let dials = futures_util::future::try_join_all(to_dial.iter().map(|(p, addr)| async move {
+        dial(endpoint, me, *p, *addr, deadline, window, revoked).await.map(|c| (*p, c))
+    }));
+    let (dialed, accepted) = tokio::try_join!(dials, accept_all(endpoint, me, &to_accept, deadline, window, revoked))?;
     let mut conns: BTreeMap<PartyId, Connection> = dialed.into_iter().collect();
     conns.extend(accepted);
     Ok(conns)
@@ -74,6 +95,7 @@ async fn dial(
     addr: SocketAddr,
     deadline: Instant,
     window: Duration,
+    revoked: &[[u8; 32]],
 ) -> Result<Connection, NetError> {
     let mut backoff = Duration::from_millis(50);
     let mut last = String::from("no answer");
@@ -93,7 +115,14 @@ async fn dial(
         let budget = (deadline - now).min(Duration::from_secs(4));
         match tokio::time::timeout(budget, attempt).await {
             Err(_) => last = "no answer".into(),
-            Ok(Ok(conn)) => return hello(conn, me, peer).await,
+            Ok(Ok(conn)) => {
+                if let Some(reason) = revocation(&conn, revoked) {
+                    warn!(%peer, %reason, "refusing peer");
+                    conn.close(1u32.into(), reason.as_bytes());
+                    return Err(NetError::Refused { party: peer, reason });
+                }
+                return hello(conn, me, peer).await;
+            }
             Ok(Err(e)) => match e {
                 // Our own TLS check of its certificate failed: it is not who the roster says.
                 ConnectionError::TransportError(t) => {
@@ -155,6 +184,7 @@ async fn accept_all(
     expected: &[PartyId],
     deadline: Instant,
     window: Duration,
+    revoked: &[[u8; 32]],
 ) -> Result<Vec<(PartyId, Connection)>, NetError> {
     let (tx, mut rx) = mpsc::channel::<Result<(PartyId, Connection), String>>(16);
     let mut got: BTreeMap<PartyId, Connection> = BTreeMap::new();
@@ -172,9 +202,9 @@ async fn accept_all(
                     return Err(NetError::Io("endpoint closed while waiting for peers".into()));
                 };
                 let tx = tx.clone();
-                let expected = expected_set.clone();
+                let (expected, revoked) = (expected_set.clone(), revoked.to_vec());
                 tokio::spawn(async move {
-                    let _ = tx.send(admit(incoming, me, &expected).await).await;
+                    let _ = tx.send(admit(incoming, me, &expected, &revoked).await).await;
                 });
             }
             Some(result) = rx.recv() => match result {
@@ -200,14 +230,16 @@ async fn accept_all(
 }
 
 /// Acceptor side: TLS has checked the chain; check the claimed id against the certificate.
-async fn admit(incoming: Incoming, me: PartyId, expected: &[PartyId]) -> Result<(PartyId, Connection), String> {
+async fn admit(
+    incoming: Incoming,
+    me: PartyId,
+    expected: &[PartyId],
+    revoked: &[[u8; 32]],
+) -> Result<(PartyId, Connection), String> {
     let remote = incoming.remote_address();
     let conn = incoming.await.map_err(|e| format!("TLS handshake with {remote} failed: {}", describe(&e)))?;
-    let named: Vec<PartyId> = conn
-        .peer_identity()
-        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
-        .and_then(|chain| chain.first().map(|c| cert_party_ids(c)))
-        .unwrap_or_default();
+    let named: Vec<PartyId> = peer_cert(&conn).map(|c| cert_party_ids(&c)).unwrap_or_default();
+    let revoked = revocation(&conn, revoked);
     let read = async {
         let (send, mut recv) = conn.accept_bi().await.map_err(|e| describe(&e))?;
         let bytes = recv.read_to_end(MAX_HELLO).await.map_err(|e| e.to_string())?;
@@ -225,7 +257,9 @@ async fn admit(incoming: Incoming, me: PartyId, expected: &[PartyId]) -> Result<
     } else {
         named.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
     };
-    let refusal = if hello.wire_version != WIRE_VERSION {
+    let refusal = if let Some(r) = revoked {
+        Some(format!("{claimed} at {remote}: {r}"))
+    } else if hello.wire_version != WIRE_VERSION {
         Some(format!("{claimed} at {remote} speaks wire version {} (we speak {WIRE_VERSION})", hello.wire_version))
     } else if !named.contains(&claimed) {
         Some(format!("{remote} claims to be {claimed} but its certificate names {names}"))

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use quinn::{Connection, Endpoint, RecvStream, TransportConfig, VarInt};
 use tracing::{debug, warn};
 
+pub use mesh::cert_fingerprint;
 pub use tls::{ALPN, Identity, cert_party_ids};
 
 use crate::counters::{CounterSnapshot, Counters};
@@ -52,6 +53,9 @@ pub struct QuicConfig {
     /// A lost peer fails only the receives from it, instead of the whole session (for
     /// protocols that carry on without members that vanish, such as federated averaging).
     pub tolerate_dropouts: bool,
+    /// SHA-256 fingerprints of certificates this node refuses although the CA signed
+    /// them (revoked members, replaced certificates).
+    pub revoked: Vec<[u8; 32]>,
 }
 
 impl QuicConfig {
@@ -68,6 +72,7 @@ impl QuicConfig {
             max_frame: 1 << 30,
             link: LinkEmulation::default(),
             tolerate_dropouts: false,
+            revoked: Vec::new(),
         }
     }
 
@@ -120,7 +125,7 @@ impl QuicTransport {
         if !cfg.roster.iter().any(|(p, _)| *p == cfg.me) {
             return Err(NetError::Config(format!("{} is not in the roster", cfg.me)));
         }
-        let conns = mesh::establish(&endpoint, cfg.me, &cfg.roster, cfg.connect_window).await?;
+        let conns = mesh::establish(&endpoint, cfg.me, &cfg.roster, cfg.connect_window, &cfg.revoked).await?;
         let mailbox = Mailbox::new(cfg.link.latency, cfg.tolerate_dropouts);
         let counters = Arc::new(Counters::default());
         for (&peer, conn) in &conns {
