@@ -2,18 +2,24 @@
 //! members learn the elementwise sum over Z_2^64 (or Z_2^128, see [`Word`]) and nothing
 //! else.
 //!
-//! Two steps, one round each:
+//! Three steps, one round each:
 //! 1. `share`: each member splits its vector into `n` random shares and sends share `j`
 //!    to member `j` (it keeps its own);
 //! 2. `open`: each member adds the shares it holds (one from each member) and broadcasts
-//!    that sum; everyone adds the `n` sums.
+//!    that sum; everyone adds the `n` sums;
+//! 3. `echo`: each member sends the others a SHA-256 digest of the total it computed; a
+//!    digest that differs from its own stops the member, so a member that sends
+//!    different members different values cannot leave them holding different totals.
 //!
 //! # Security (semi-honest)
 //! Every message of step 1 is uniformly random. The sums opened in step 2 are uniformly
 //! random subject to adding up to the total, so any coalition of up to `n-2` members
 //! learns only the total (and whatever the total and its own inputs imply: with two
 //! members, the total minus your contribution is the other's). A member that deviates
-//! can make the result wrong; detecting that needs the MACs of the malicious mode.
+//! consistently can only shift the total by an amount of its choosing — the same as
+//! lying about its own input, which no protocol prevents; one that equivocates (sends
+//! different members different values) is caught at the echo, before anyone uses the
+//! total.
 
 use consort_net::{NetError, PartyId, StepId, Transport, decode_u64s, encode_u64s};
 use rand_core::Rng;
@@ -133,5 +139,32 @@ pub async fn secure_sum_among<T: Transport, W: Word>(
     for (from, bytes) in t.gather_from(&others, &open_step).await? {
         add_words(&mut total, &decode_words(from, &open_step, &bytes, len)?);
     }
+    echo(t, &others, step, &encode_words(&total)).await?;
     Ok(total)
+}
+
+/// Every member tells the others a digest of what it computed (`total`'s bytes); a
+/// member that holds another total is named: it, or whoever sent it different values,
+/// deviated. Each member's opening of its sum is what the digest binds, so two members
+/// can agree only if they received the same values.
+pub async fn echo<T: Transport>(t: &T, others: &[PartyId], step: &StepId, total: &[u8]) -> Result<(), NetError> {
+    use sha2::{Digest, Sha256};
+    let echo_step = step.child("echo");
+    let mut h = Sha256::new();
+    h.update(echo_step.as_str().as_bytes());
+    h.update(total);
+    let mine: [u8; 32] = h.finalize().into();
+    t.send_to(others, &echo_step, bytes::Bytes::copy_from_slice(&mine)).await?;
+    for (from, theirs) in t.gather_from(others, &echo_step).await? {
+        if theirs.as_ref() != mine {
+            return Err(NetError::PeerMisbehaved {
+                party: from,
+                step: echo_step.to_string(),
+                what: "it holds a different total than this member: it or another member sent different members \
+                       different values; nothing is reported"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -166,11 +166,13 @@ async fn a_truncated_share_vector_is_blamed_on_its_sender() {
 
 #[tokio::test]
 async fn tampering_changes_the_result_semi_honest_mode_has_no_integrity() {
-    // Documented limitation: without MACs a cheating member can shift the result. This
-    // test pins that down so the docs' claim stays true until the malicious mode exists.
+    // Documented limitation: without MACs a cheating member can shift the result (as it
+    // could by lying about its rows). Here member 1 sends member 0 a changed share: every
+    // member then holds the same shifted total, so the echo passes. This test pins that
+    // down so the docs' claim stays true.
     let nodes = MemoryNetwork::new(3)
         .hook(|env| {
-            if env.from == PartyId(1) && env.step.as_str() == "stats/open" {
+            if env.from == PartyId(1) && env.to == PartyId(0) && env.step.as_str() == "stats/share" {
                 env.payload[0] ^= 1;
             }
             Verdict::Deliver
@@ -179,6 +181,33 @@ async fn tampering_changes_the_result_semi_honest_mode_has_no_integrity() {
     let data: Vec<LocalColumns> = (0..3).map(|i| member_data(i, 10)).collect();
     let results = run_all(nodes, &data).await;
     assert_ne!(results[0].as_ref().unwrap().rows, 30);
+}
+
+#[tokio::test]
+async fn a_member_that_sends_members_different_values_makes_every_member_stop() {
+    // Member 1 opens one value to member 0 and another to member 2 (at either of the two
+    // sums): without the echo, members 0 and 2 would report different statistics — and
+    // the spdz backend would standardize on them and pass its MAC checks on a wrong model.
+    for step in ["stats/open", "stats/centred/open"] {
+        let nodes = MemoryNetwork::new(3)
+            .hook(move |env| {
+                if env.from == PartyId(1) && env.to == PartyId(2) && env.step.as_str() == step {
+                    env.payload[0] ^= 1;
+                }
+                Verdict::Deliver
+            })
+            .build();
+        let data: Vec<LocalColumns> = (0..3).map(|i| member_data(i, 10)).collect();
+        let results = run_all(nodes, &data).await;
+        let echo = step.replace("open", "echo");
+        for (i, r) in results.iter().enumerate() {
+            let e = r.as_ref().expect_err(&format!("member {i} reported a result at {step}")).to_string();
+            assert!(
+                e.contains(&format!("misbehaved at step '{echo}': it holds a different total than this member")),
+                "{step}: member {i}: {e}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -181,11 +181,14 @@ impl Backend for Spdz {
             variant: Some("malicious"),
             technique: "SPDZ2k: shares and MACs in Z_2^128, a shared MAC key, batch MAC check before any output",
             cheating: Cheating::Abort,
-            cheating_note: "a changed share or opened value is caught with probability ≈ 1 − 2^-57 before any output \
-                            (the pooled statistics for standardization are not yet MAC-checked)",
+            cheating_note: "a changed share or opened value is caught with probability ≈ 1 − 2^-57 before any output; \
+                            row counts join the checked transcript; the pooled statistics for standardization come \
+                            from echo-checked secure sums (no MACs): a member that sends members different values is \
+                            caught, one that skews them consistently does no more than lying about its rows",
             tests: vec![
                 "protocols/tests/spdz_engine.rs::a_changed_share_makes_every_member_abort_in_malicious_mode",
                 "tests/spdz.rs::a_cheating_member_makes_every_honest_member_abort",
+                "protocols/tests/stats_memory.rs::a_member_that_sends_members_different_values_makes_every_member_stop",
                 "protocols/tests/spdz_engine.rs::inputs_and_openings_on_the_wire_look_random",
             ],
             ..base.clone()

@@ -56,10 +56,13 @@ impl Backend for Additive {
                 ("nobody", "a member's rows or subtotals"),
             ],
             cheating: Cheating::WrongResult,
-            cheating_note: "no MACs: a cheater can bias the totals; it cannot make a member reveal its inputs",
+            cheating_note: "no MACs: a cheater can bias the totals (as by lying about its rows); one that sends \
+                            members different values is caught by the echo of the totals; it cannot make a member \
+                            reveal its inputs",
             tests: vec![
                 "protocols/tests/stats_memory.rs::no_message_contains_a_members_inputs_or_subtotals",
                 "protocols/tests/stats_memory.rs::tampering_changes_the_result_semi_honest_mode_has_no_integrity",
+                "protocols/tests/stats_memory.rs::a_member_that_sends_members_different_values_makes_every_member_stop",
                 "tests/security.rs::member_claiming_another_id_is_refused",
             ],
         }]

@@ -30,8 +30,10 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
     }
 
     /// Every member announces a public number (row counts, sizes); returns them in member
-    /// order. A peer's number above `cap` is refused, naming it: peers set sizes.
-    pub async fn exchange_public(&self, step: &StepId, mine: u64, cap: u64) -> Result<Vec<u64>, MpcError> {
+    /// order. A peer's number above `cap` is refused, naming it: peers set sizes. The
+    /// numbers join the check transcript, so a member that announced different numbers
+    /// to different members is caught at the next MAC check in malicious mode.
+    pub async fn exchange_public(&mut self, step: &StepId, mine: u64, cap: u64) -> Result<Vec<u64>, MpcError> {
         if mine > cap {
             return Err(MpcError::usage(step, format!("this member's number {mine} is above the limit {cap}")));
         }
@@ -62,6 +64,8 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                 *o = v;
             }
         }
+        let words: Vec<u128> = out.iter().map(|v| u128::from(*v)).collect();
+        self.log.absorb(step, &words);
         Ok(out)
     }
 
