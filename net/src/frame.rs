@@ -91,7 +91,12 @@ pub fn decode_u64s(from: PartyId, step: &StepId, bytes: &[u8], expected: usize) 
         return Err(NetError::PeerMisbehaved {
             party: from,
             step: step.to_string(),
-            what: format!("sent {} bytes, expected {} values ({} bytes)", bytes.len(), expected, expected * 8),
+            what: format!(
+                "sent {} bytes, expected {} values ({} bytes)",
+                bytes.len(),
+                expected,
+                expected.saturating_mul(8)
+            ),
         });
     }
     Ok(bytes

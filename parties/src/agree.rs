@@ -111,4 +111,23 @@ mod tests {
         theirs.push(("learn".into(), h(3)));
         assert_eq!(differing(&theirs, &mine), "[learn], `name`, [train] differ");
     }
+
+    proptest::proptest! {
+        /// A peer's agreement message, any bytes or a mutation of a valid one, decodes or
+        /// is refused; naming what differs never panics.
+        #[test]
+        fn agreement_messages_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), flip in 0usize..400) {
+            let mine = Agree { job_hash: h(1), version: VERSION.into(), sections: vec![("stats".into(), h(2))] };
+            let mut valid = postcard::to_stdvec(&mine).unwrap_or_default();
+            let at = flip % valid.len().max(1);
+            if let Some(b) = valid.get_mut(at) {
+                *b ^= 0x5a;
+            }
+            for b in [bytes, valid] {
+                if let Ok(theirs) = postcard::from_bytes::<Agree>(&b) {
+                    let _ = differing(&theirs.sections, &mine.sections);
+                }
+            }
+        }
+    }
 }

@@ -28,7 +28,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{DealerClient, serve_dealer};
+pub use client::{DealerClient, DealerMsg, serve_dealer};
 pub use dealer::{Bundle, DealerCore};
 pub use local::LocalDealer;
 pub use store::{Stock, Store};
