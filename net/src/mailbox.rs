@@ -4,6 +4,12 @@
 //!
 //! A session that tolerates dropouts (federated averaging) instead records a lost peer
 //! on its own: receives from that peer fail, receives from the others go on.
+//!
+//! Each peer has a byte budget: the bytes of its messages that are arriving or waiting
+//! unread may not exceed it, nor may it keep more than [`MAX_PENDING_STEPS`] steps
+//! waiting. A peer that floods a member (messages for steps that never come, frames
+//! announced but trickled) is named and the session fails, within a memory bound of
+//! one budget per peer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,9 +21,14 @@ use tokio::sync::Notify;
 use crate::error::NetError;
 use crate::id::{PartyId, StepId};
 
+/// Most distinct steps one peer may have waiting unread.
+pub const MAX_PENDING_STEPS: usize = 1 << 16;
+
 #[derive(Default)]
 struct State {
     queues: HashMap<(PartyId, StepId), VecDeque<Bytes>>,
+    /// Per peer: bytes arriving or queued unread, and steps waiting.
+    held: HashMap<PartyId, (usize, usize)>,
     failure: Option<NetError>,
     done: HashSet<PartyId>,
     closing: bool,
@@ -34,11 +45,45 @@ pub(crate) struct Mailbox {
     latency: Duration,
     /// A lost peer fails only the receives from that peer.
     tolerate_dropouts: bool,
+    /// Bytes a peer may have arriving or waiting unread.
+    budget: usize,
 }
 
 impl Mailbox {
     pub(crate) fn new(latency: Duration, tolerate_dropouts: bool) -> Arc<Mailbox> {
-        Arc::new(Mailbox { latency, tolerate_dropouts, ..Mailbox::default() })
+        Mailbox::with_budget(latency, tolerate_dropouts, usize::MAX)
+    }
+
+    pub(crate) fn with_budget(latency: Duration, tolerate_dropouts: bool, budget: usize) -> Arc<Mailbox> {
+        Arc::new(Mailbox { latency, tolerate_dropouts, budget, ..Mailbox::default() })
+    }
+
+    /// Counts `n` more bytes of `from` (a frame arriving): refused, naming it, beyond
+    /// its budget. The bytes stay counted until the message is received or dropped.
+    pub(crate) fn charge(&self, from: PartyId, n: usize) -> Result<(), NetError> {
+        let mut s = self.lock();
+        let held = s.held.entry(from).or_default();
+        let total = held.0.saturating_add(n);
+        if total > self.budget {
+            return Err(NetError::PeerMisbehaved {
+                party: from,
+                step: "mailbox".into(),
+                what: format!(
+                    "it has {total} bytes arriving or waiting unread, more than the {} bytes a peer may hold",
+                    self.budget
+                ),
+            });
+        }
+        held.0 = total;
+        Ok(())
+    }
+
+    /// Uncounts `n` bytes of `from` (received, or a frame that failed).
+    pub(crate) fn release(&self, from: PartyId, n: usize) {
+        let mut s = self.lock();
+        if let Some(h) = s.held.get_mut(&from) {
+            h.0 = h.0.saturating_sub(n);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -61,8 +106,23 @@ impl Mailbox {
     }
 
     fn push(&self, from: PartyId, step: StepId, body: Bytes) {
-        self.lock().queues.entry((from, step)).or_default().push_back(body);
-        self.notify.notify_waiters();
+        let flooded = {
+            let mut s = self.lock();
+            let key = (from, step);
+            let new_step = !s.queues.contains_key(&key);
+            let held = s.held.entry(from).or_default();
+            if new_step && held.1 >= MAX_PENDING_STEPS {
+                Some(format!("it has {} steps waiting unread (at most {MAX_PENDING_STEPS})", held.1))
+            } else {
+                held.1 += usize::from(new_step);
+                s.queues.entry(key).or_default().push_back(body);
+                None
+            }
+        };
+        match flooded {
+            Some(what) => self.fail(NetError::PeerMisbehaved { party: from, step: "mailbox".into(), what }),
+            None => self.notify.notify_waiters(),
+        }
     }
 
     /// Records a failure; the first one wins and every receive returns it from now on.
@@ -143,8 +203,13 @@ impl Mailbox {
                 |s| {
                     let q = s.queues.get_mut(&key)?;
                     let msg = q.pop_front();
-                    if q.is_empty() {
+                    let emptied = q.is_empty();
+                    if emptied {
                         s.queues.remove(&key);
+                    }
+                    if let (Some(m), Some(h)) = (&msg, s.held.get_mut(&from)) {
+                        h.0 = h.0.saturating_sub(m.len());
+                        h.1 = h.1.saturating_sub(usize::from(emptied));
                     }
                     msg
                 },
@@ -188,6 +253,38 @@ mod tests {
         assert_eq!(&m.recv(PartyId(1), &a, t).await.unwrap()[..], b"A");
         assert_eq!(&m.recv(PartyId(2), &a, t).await.unwrap()[..], b"A2");
         assert_eq!(&m.recv(PartyId(1), &b, t).await.unwrap()[..], b"B");
+    }
+
+    #[tokio::test]
+    async fn a_peer_beyond_its_budget_is_named_and_what_is_read_is_released() {
+        let m = Mailbox::with_budget(Duration::ZERO, false, 100);
+        m.charge(PartyId(1), 60).unwrap();
+        m.deliver(PartyId(1), StepId::root("a"), Bytes::from(vec![0u8; 60]));
+        let err = m.charge(PartyId(1), 41).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "party 1 misbehaved at step 'mailbox': it has 101 bytes arriving or waiting unread, more than the 100 \
+             bytes a peer may hold"
+        );
+        // Another peer has its own budget; reading releases the bytes.
+        m.charge(PartyId(2), 100).unwrap();
+        m.recv(PartyId(1), &StepId::root("a"), Duration::from_secs(1)).await.unwrap();
+        m.charge(PartyId(1), 100).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_too_many_steps_waiting_is_named() {
+        let m = Mailbox::new(Duration::ZERO, false);
+        for k in 0..=MAX_PENDING_STEPS as u64 {
+            m.deliver(PartyId(3), StepId::root("s").index(k), Bytes::new());
+        }
+        let err = m.recv(PartyId(3), &StepId::root("x"), Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "party 3 misbehaved at step 'mailbox': it has {MAX_PENDING_STEPS} steps waiting unread (at most {MAX_PENDING_STEPS})"
+            )
+        );
     }
 
     #[tokio::test]

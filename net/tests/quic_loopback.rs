@@ -139,3 +139,33 @@ async fn an_oversized_frame_is_refused_before_allocation_and_blamed() {
     let err = receiver.await.unwrap().unwrap_err();
     assert_eq!(err.to_string(), "party 1 announced a 5000-byte frame; the limit is 1000 bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_floods_a_member_is_named_within_its_byte_budget() {
+    let ca = ca();
+    let r = roster(2);
+    let mut small = config(0, &r);
+    small.peer_budget = 1 << 20;
+    let (id0, id1) = (identity(&ca, &ca, 0), identity(&ca, &ca, 1));
+    let receiver = tokio::spawn(async move {
+        let t = QuicTransport::connect(small, &id0).await.unwrap();
+        // Waits for a step the flooder never sends; its unread messages pile up.
+        t.recv(PartyId(1), &StepId::root("wanted")).await
+    });
+    let t1 = QuicTransport::connect(config(1, &r), &id1).await.unwrap();
+    for k in 0..40u64 {
+        // 40 × 64 KiB = 2.5 MiB for steps nobody reads.
+        if t1.send(PartyId(0), &StepId::root("junk").index(k), Bytes::from(vec![7u8; 64 << 10])).await.is_err() {
+            break;
+        }
+    }
+    let err = receiver.await.unwrap().unwrap_err();
+    assert_eq!(err.blamed_party(), Some(PartyId(1)), "{err}");
+    assert!(
+        err.to_string().starts_with("party 1 misbehaved at step 'mailbox': it has ")
+            && err
+                .to_string()
+                .ends_with("bytes arriving or waiting unread, more than the 1048576 bytes a peer may hold"),
+        "{err}"
+    );
+}

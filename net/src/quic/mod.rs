@@ -56,6 +56,9 @@ pub struct QuicConfig {
     /// SHA-256 fingerprints of certificates this node refuses although the CA signed
     /// them (revoked members, replaced certificates).
     pub revoked: Vec<[u8; 32]>,
+    /// Bytes one peer may have arriving or waiting unread at this node (the memory a
+    /// peer can make it hold); beyond, the peer is named and the session fails.
+    pub peer_budget: u64,
 }
 
 impl QuicConfig {
@@ -73,6 +76,7 @@ impl QuicConfig {
             link: LinkEmulation::default(),
             tolerate_dropouts: false,
             revoked: Vec::new(),
+            peer_budget: 2 << 30,
         }
     }
 
@@ -126,7 +130,8 @@ impl QuicTransport {
             return Err(NetError::Config(format!("{} is not in the roster", cfg.me)));
         }
         let conns = mesh::establish(&endpoint, cfg.me, &cfg.roster, cfg.connect_window, &cfg.revoked).await?;
-        let mailbox = Mailbox::new(cfg.link.latency, cfg.tolerate_dropouts);
+        let budget = usize::try_from(cfg.peer_budget).unwrap_or(usize::MAX);
+        let mailbox = Mailbox::with_budget(cfg.link.latency, cfg.tolerate_dropouts, budget);
         let counters = Arc::new(Counters::default());
         for (&peer, conn) in &conns {
             tokio::spawn(read_loop(
@@ -347,6 +352,9 @@ async fn read_loop(
     }
 }
 
+/// Largest piece of a frame body read at once.
+const CHUNK: usize = 1 << 20;
+
 async fn read_frame(
     me: PartyId,
     peer: PartyId,
@@ -390,9 +398,43 @@ async fn read_frame(
         len: header.body_len,
         max: max_frame,
     })?;
-    let mut body = vec![0u8; body_len];
-    stream.read_exact(&mut body).await.map_err(truncated)?;
+    // Read as it arrives, charging the peer's budget chunk by chunk: a frame announced
+    // large but trickled (or never finished) holds only what was sent.
+    let mut body = Vec::with_capacity(body_len.min(CHUNK));
+    while body.len() < body_len {
+        let want = (body_len - body.len()).min(CHUNK);
+        let chunk = match stream.read_chunk(want, true).await {
+            Ok(Some(c)) => c.bytes,
+            Ok(None) => {
+                mailbox.release(peer, body.len());
+                return Err(NetError::PeerMisbehaved {
+                    party: peer,
+                    step: header.step,
+                    what: format!("frame ended after {} of {body_len} bytes", body.len()),
+                });
+            }
+            Err(e) => {
+                mailbox.release(peer, body.len());
+                return Err(match e {
+                    quinn::ReadError::ConnectionLost(c) => connection_error(me, peer, &c),
+                    other => NetError::PeerMisbehaved {
+                        party: peer,
+                        step: "frame".into(),
+                        what: format!("truncated frame: {other}"),
+                    },
+                });
+            }
+        };
+        if let Err(e) = mailbox.charge(peer, chunk.len()) {
+            mailbox.release(peer, body.len());
+            return Err(e);
+        }
+        body.extend_from_slice(&chunk);
+    }
     counters.on_arrival(2 + len + body_len);
+    if !matches!(header.kind, FrameKind::Data) {
+        mailbox.release(peer, body.len());
+    }
     match header.kind {
         FrameKind::Data => mailbox.deliver(peer, StepId::from_wire(header.step), Bytes::from(body)),
         FrameKind::Abort { reason, blame } => mailbox.fail(NetError::from_abort(peer, reason, blame.map(PartyId), me)),
