@@ -58,7 +58,7 @@ impl<'t, T: Transport> DealerClient<'t, T> {
     pub async fn connect(t: &'t T, dealer: PartyId, me: usize, security: Security) -> Result<Self, MpcError> {
         let step = key_step();
         let bytes = t.recv(dealer, &step).await?;
-        let key = crate::spdz::wire::decode(Security::Malicious, dealer, &step, &bytes, 1)?;
+        let key = zeroize::Zeroizing::new(crate::spdz::wire::decode(Security::Malicious, dealer, &step, &bytes, 1)?);
         let alpha = key.first().copied().unwrap_or(0);
         Ok(DealerClient { t, dealer, me, security, alpha, next: 0, store: Store::default(), finished: false })
     }
@@ -145,9 +145,10 @@ pub async fn serve_dealer<T: Transport>(
     idle: Duration,
 ) -> Result<DealerStats, MpcError> {
     let security = core.security();
-    let keys = core.mac_key_shares();
+    // Every member's share of α: together they are α, so they are wiped once sent.
+    let keys = zeroize::Zeroizing::new(core.mac_key_shares());
     let step = key_step();
-    for (p, k) in members.iter().zip(&keys) {
+    for (p, k) in members.iter().zip(keys.iter()) {
         t.send(*p, &step, crate::spdz::wire::encode(Security::Malicious, &[*k])).await?;
     }
     drop(keys);
