@@ -49,8 +49,11 @@ pub enum Command {
     /// Run a whole N-member job as N local processes over real QUIC on 127.0.0.1.
     ///
     /// An spdz job's dealer, a fedavg-paillier job's aggregator when it is not a
-    /// member, and a split-he job's server when it is party N, run as one more process. Training jobs also run the plaintext
-    /// twin (same seed, split and hyper-parameters) and print both accuracies.
+    /// member, and a split-he job's server when it is party N, run as one more process.
+    /// Training jobs also run the plaintext twin (same seed, split and hyper-parameters)
+    /// and print both accuracies. Every input file is checked before any process starts.
+    /// When a member fails in a job that carries on without it (fedavg-paillier), the
+    /// survivors' results are kept and the dropout is printed and listed under `dropped`.
     Simulate(SimulateArgs),
     /// Run one job under several backends and compare them side by side.
     ///
