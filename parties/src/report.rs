@@ -429,6 +429,16 @@ mod tests {
         assert!(!additive.contains("decrypted by"), "{additive}");
         let paillier = result_text(&result(vec![round(vec![0, 2])]), None);
         assert!(paillier.contains("members [0, 1, 2], decrypted by [0, 2], local training"), "{paillier}");
+        // A round of two contributors is flagged in the printed report, under its line.
+        let warned =
+            RoundLog { warning: Some("round 1: only parties 0 and 2 contributed".into()), ..round(vec![0, 2]) };
+        let text = result_text(&result(vec![warned]), None);
+        assert!(
+            text.contains(
+                "local training 0.00 s, secure sum 0.00 s\n  WARNING: round 1: only parties 0 and 2 contributed\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
