@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use consort_he::paillier::MIN_MODULUS_BITS;
 use consort_he::paillier::threshold::{self, KeyShare, ThresholdPublicKey};
 use consort_net::PartyId;
 use rand_chacha::ChaCha20Rng;
@@ -129,7 +130,19 @@ pub fn keygen(
 pub fn load_public(dir: &Path) -> Result<ThresholdPublicKey, NodeError> {
     let path = public_path(dir);
     let text = read_text(&path)?;
-    ThresholdPublicKey::from_json(&text).map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))
+    let key = ThresholdPublicKey::from_json(&text)
+        .map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))?;
+    // The decoder accepts small test keys; a node does not.
+    let bits = key.public_key().modulus_bits();
+    if bits < MIN_MODULUS_BITS {
+        return Err(NodeError::file(
+            &path,
+            format!(
+                "a {bits}-bit key: a consortium key needs n of at least {MIN_MODULUS_BITS} bits (run consort keygen)"
+            ),
+        ));
+    }
+    Ok(key)
 }
 
 /// Loads member `me`'s key share from a key directory.
@@ -142,4 +155,28 @@ pub fn load_share(dir: &Path, me: PartyId) -> Result<KeyShare, NodeError> {
         return Err(NodeError::file(&path, format!("holds member {}'s share, not {me}'s", share.index())));
     }
     Ok(share)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_refuses_a_key_below_2048_bits() {
+        // Two 64-bit safe primes: a 128-bit n, which the decoder accepts for tests.
+        let (p, q) = (0xffff_ffff_ffff_fa43u64.to_be_bytes(), 0xffff_ffff_ffff_f5dbu64.to_be_bytes());
+        let primes = threshold::SafePrimes::from_be_bytes(&p, &q);
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (key, _) = threshold::deal_with_primes_insecure_for_tests(&primes, 3, 2, &mut rng).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(public_path(dir.path()), key.to_json()).unwrap();
+        let e = load_public(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: a 128-bit key: a consortium key needs n of at least 2048 bits (run consort keygen)",
+                public_path(dir.path()).display()
+            )
+        );
+    }
 }
