@@ -395,8 +395,9 @@ pub struct BenchPaillierArgs {
     /// Parameters of the federated round's model.
     #[arg(long, default_value_t = 400_000)]
     pub params: usize,
-    /// Time the safe-prime search of the key ceremony (slow; otherwise the committed
-    /// test-only primes are dealt and only the dealing is timed).
+    /// Time the safe-prime search of the key ceremony (seconds to a minute). A release
+    /// build always searches (it carries no test primes); the tests' builds otherwise deal
+    /// the committed TEST-ONLY primes and time only the dealing.
     #[arg(long)]
     pub prime_search: bool,
 }

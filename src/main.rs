@@ -45,6 +45,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Test-only options exist in every build's parser (hidden), but only the tests' builds
+/// carry what they do: a release build refuses them.
+fn test_tool(used: bool, flag: &str) -> Result<(), NodeError> {
+    if used && !consort_parties::TEST_TOOLS {
+        return Err(NodeError::Usage(format!("{flag} is a test tool, only in the tests' builds of consort")));
+    }
+    Ok(())
+}
+
 fn link(l: &LinkArgs) -> LinkEmulation {
     LinkEmulation {
         latency: std::time::Duration::from_secs_f64(l.latency.unwrap_or(0.0).max(0.0) / 1000.0),
@@ -56,6 +65,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
     match cmd {
         Command::Certs(c) => certs_cmd(c),
         Command::Run(a) => {
+            test_tool(a.fault.is_some(), "--fault")?;
             let fault = a.fault.map(|f| match f {
                 FaultArg::StallAfterAgree => Fault::StallAfterAgree,
                 FaultArg::CorruptShare => Fault::CorruptShare,
@@ -83,6 +93,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             Ok(())
         }
         Command::Simulate(a) => {
+            test_tool(a.kill_party.is_some(), "--kill-party")?;
             let opts = SimulateOptions {
                 exe: this_exe()?,
                 parties: a.parties,
@@ -181,6 +192,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             Ok(())
         }
         Command::Keygen(a) => {
+            test_tool(a.insecure_test_primes, "--insecure-test-primes")?;
             let (out, p, t, bits, test) = (a.out.clone(), a.parties, a.threshold, a.bits, a.insecure_test_primes);
             let allow = a.allow_threshold_1;
             let r = tokio::task::spawn_blocking(move || keys::keygen(&out, p, t, bits, test, allow))

@@ -59,6 +59,21 @@ fn os_rng() -> Result<ChaCha20Rng, NodeError> {
     Ok(ChaCha20Rng::from_seed(*seed))
 }
 
+/// The committed TEST-ONLY primes, in the tests' builds only.
+#[cfg(feature = "test-tools")]
+fn committed_test_primes(bits: u32) -> Result<threshold::SafePrimes, NodeError> {
+    match bits {
+        2048 => Ok(threshold::test_only_primes_2048()),
+        3072 => Ok(threshold::test_only_primes_3072()),
+        other => Err(NodeError::Keys(format!("no test-only primes for {other} bits (2048, 3072)"))),
+    }
+}
+
+#[cfg(not(feature = "test-tools"))]
+fn committed_test_primes(_bits: u32) -> Result<threshold::SafePrimes, NodeError> {
+    Err(NodeError::Keys("the TEST-ONLY primes are only in the tests' builds of consort, not in this one".into()))
+}
+
 /// Why `--threshold 1` needs `--allow-threshold-1`.
 pub const THRESHOLD_1: &str = "--threshold 1 lets any one member decrypt alone, including another member's \
     contribution that it obtains from the aggregator; use --threshold 2 or more, or pass --allow-threshold-1 \
@@ -91,12 +106,7 @@ pub fn keygen(
     let mut rng = os_rng()?;
     let (key, shares) = if test_only_primes {
         warn!("using the committed TEST-ONLY primes: anyone can decrypt; never use this key for real data");
-        let primes = match bits {
-            2048 => threshold::test_only_primes_2048(),
-            3072 => threshold::test_only_primes_3072(),
-            other => return Err(NodeError::Keys(format!("no test-only primes for {other} bits (2048, 3072)"))),
-        };
-        threshold::deal_with_primes(&primes, parties, threshold, &mut rng)
+        threshold::deal_with_primes(&committed_test_primes(bits)?, parties, threshold, &mut rng)
     } else {
         let spinner = Spinner::new(format!("searching two {}-bit safe primes (seconds to a minute)", bits / 2));
         let r = threshold::deal(bits, parties, threshold, &mut rng);

@@ -14,6 +14,10 @@
 //! - [`bench`]: `consort bench net`; [`bench_mpc`]: `consort bench mpc`;
 //! - [`report`]: result files and printed tables.
 
+/// Whether this build carries the test tools (fault injection, the committed TEST-ONLY
+/// primes): the tests' builds do, a release build does not.
+pub const TEST_TOOLS: bool = cfg!(feature = "test-tools");
+
 pub mod agree;
 pub mod backend;
 pub mod bench;

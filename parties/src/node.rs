@@ -2,7 +2,7 @@
 //! run the backend's part ([`crate::backend`]), finish; the caller writes the result.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use consort_net::{DynTransport, Identity, LinkEmulation, PartyId, QuicConfig, QuicTransport, SessionId, Transport};
 use tracing::{info, warn};
@@ -60,9 +60,10 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
         return Err(stop(&t, e, "its job spec differs").await);
     }
     info!(%me, job = %job.spec.name, "all members agree on the job");
+    #[cfg(feature = "test-tools")]
     if opts.fault == Some(Fault::StallAfterAgree) {
         warn!("fault injection: stalling");
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
     spinner.set(format!("{me}: {} ({})", job.spec.task.wire(), job.spec.backend.wire()));
     let cx = RunCtx {

@@ -77,21 +77,16 @@ fn key(
     threshold: u32,
     use_test_primes: bool,
     rng: &mut ChaCha20Rng,
-) -> Result<((ThresholdPublicKey, Vec<KeyShare>), String)> {
-    let test = match (use_test_primes, bits) {
-        (true, 2048) => Some(threshold::test_only_primes_2048()),
-        (true, 3072) => Some(threshold::test_only_primes_3072()),
-        _ => None,
-    };
-    match test {
+) -> Result<((ThresholdPublicKey, Vec<KeyShare>), String, SafePrimes)> {
+    match test_primes(bits).filter(|_| use_test_primes) {
         Some(primes) => {
             let (keys, s) = timed(|| threshold::deal_with_primes(&primes, parties, threshold, rng))?;
-            Ok((keys, format!("TEST-ONLY committed primes (search skipped), dealing {s:.2} s")))
+            Ok((keys, format!("TEST-ONLY committed primes (search skipped), dealing {s:.2} s"), primes))
         }
         None => {
             let (primes, search) = timed(|| SafePrimes::generate(bits, rng))?;
             let (keys, s) = timed(|| threshold::deal_with_primes(&primes, parties, threshold, rng))?;
-            Ok((keys, format!("fresh safe primes: search {search:.1} s + dealing {s:.2} s")))
+            Ok((keys, format!("fresh safe primes: search {search:.1} s + dealing {s:.2} s"), primes))
         }
     }
 }
@@ -112,7 +107,7 @@ fn run_bits(bits: u32, opts: &BenchOptions) -> Result<Vec<BenchRow>> {
     let it = opts.iterations.max(1);
     let batch = opts.batch.max(1);
     let t0 = Instant::now();
-    let ((tpk, shares), note) = key(bits, 3, 2, opts.use_test_primes, &mut rng)?;
+    let ((tpk, shares), note, primes) = key(bits, 3, 2, opts.use_test_primes, &mut rng)?;
     let mut rows = vec![row(bits, "threshold key ceremony (N=3, T=2)", t0.elapsed().as_secs_f64(), 1, &note)];
     let pk = tpk.public_key().clone();
     let ms: Vec<Plaintext> = (0..it.max(batch)).map(|_| Plaintext::from_u64(rng.next_u64())).collect();
@@ -133,7 +128,7 @@ fn run_bits(bits: u32, opts: &BenchOptions) -> Result<Vec<BenchRow>> {
         &format!("pool fill {:.1} ms each", fill * 1e3 / it as f64),
     ));
 
-    if let Some(primes) = test_primes(bits) {
+    {
         let (_, sk) = primes.keypair()?;
         let (_, s) = timed(|| Ok(cts.iter().map(|c| sk.decrypt(c)).collect::<Vec<_>>()))?;
         rows.push(row(bits, "decrypt (CRT, whole key)", s, it, ""));
@@ -163,12 +158,20 @@ fn run_bits(bits: u32, opts: &BenchOptions) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+/// The committed TEST-ONLY primes: only in builds with the `test-tools` feature (tests,
+/// CI); a release build always searches fresh ones.
+#[cfg(feature = "test-tools")]
 fn test_primes(bits: u32) -> Option<SafePrimes> {
     match bits {
         2048 => Some(threshold::test_only_primes_2048()),
         3072 => Some(threshold::test_only_primes_3072()),
         _ => None,
     }
+}
+
+#[cfg(not(feature = "test-tools"))]
+fn test_primes(_bits: u32) -> Option<SafePrimes> {
+    None
 }
 
 /// Renders rows as an aligned text table.
@@ -258,7 +261,7 @@ fn round(params: usize, members: usize, bits: u32, threads: usize) -> Result<Rou
     let n_parties =
         u32::try_from(members).map_err(|_| PaillierError::InvalidThreshold { parties: u32::MAX, threshold: 1 })?;
     let t = n_parties.div_ceil(2).max(1);
-    let ((tpk, shares), _) = key(bits, n_parties, t, true, &mut rng)?;
+    let ((tpk, shares), _, _) = key(bits, n_parties, t, true, &mut rng)?;
     let pk = tpk.public_key();
     let spec = PackingSpec { frac_bits: 20, max_abs: 1.0, max_summands: n_parties };
     let packer = Packer::new(pk, spec)?;

@@ -284,9 +284,12 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             }
             let client = DealerClient::connect(t, dealer, me, spdz.security).await.map_err(fail)?;
             let mut e = Engine::new(t, members.clone(), client, frac).map_err(fail)?;
+            #[cfg(feature = "test-tools")]
             if corrupt {
                 e.inject_share_fault(1);
             }
+            #[cfg(not(feature = "test-tools"))]
+            let _ = corrupt;
             let x = rows.as_ref().map(|r| r.x.as_slice());
             let predictions = e.infer(&StepId::root("infer"), &spec, model.as_ref(), x).await.map_err(fail)?;
             e.finish(&StepId::root("finish")).await.map_err(fail)?;
@@ -357,9 +360,12 @@ async fn train<T: Transport>(
 
     let client = DealerClient::connect(t, dealer, me, security).await.map_err(fail)?;
     let mut e = Engine::new(t, members.to_vec(), client, frac).map_err(fail)?;
+    #[cfg(feature = "test-tools")]
     if corrupt {
         e.inject_share_fault(1);
     }
+    #[cfg(not(feature = "test-tools"))]
+    let _ = corrupt;
     let reveal_to: Vec<PartyId> = spec.reveal_to.iter().map(|p| PartyId(*p)).collect();
     let out = e.train(&StepId::root("train"), spec, &x, &y, d, &reveal_to).await.map_err(fail)?;
     e.finish(&StepId::root("finish")).await.map_err(fail)?;

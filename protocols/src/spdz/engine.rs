@@ -64,6 +64,7 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
     /// Fault injection for tests: this member adds `delta` to its share of the next value
     /// it opens, and carries on as if nothing happened (a cheating member).
     #[doc(hidden)]
+    #[cfg(feature = "test-tools")]
     pub fn inject_share_fault(&mut self, delta: u128) {
         self.fault = delta;
     }

@@ -84,16 +84,19 @@ impl SafePrimes {
 /// `he/testdata/TEST-ONLY-safe-primes-2048.json` so that tests, CI and benchmarks need no
 /// safe-prime search. Everyone can read them: a key dealt from them protects nothing. Never
 /// use them for real data — the product deals with [`deal`], which searches fresh primes.
+#[cfg(feature = "test-tools")]
 pub fn test_only_primes_2048() -> SafePrimes {
     committed(include_str!("../../../testdata/TEST-ONLY-safe-primes-2048.json"))
 }
 
 /// **TEST-ONLY, PUBLIC** safe primes for a 3072-bit n (`he/testdata/TEST-ONLY-safe-primes-3072.json`).
 /// Same warning as [`test_only_primes_2048`].
+#[cfg(feature = "test-tools")]
 pub fn test_only_primes_3072() -> SafePrimes {
     committed(include_str!("../../../testdata/TEST-ONLY-safe-primes-3072.json"))
 }
 
+#[cfg(feature = "test-tools")]
 #[allow(clippy::expect_used, reason = "compiled-in file, parsed by the tests")]
 fn committed(json: &str) -> SafePrimes {
     SafePrimes::from_json(json).expect("the committed test primes parse")
