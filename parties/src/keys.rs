@@ -142,6 +142,17 @@ pub fn load_public(dir: &Path) -> Result<ThresholdPublicKey, NodeError> {
     let text = read_text(&path)?;
     let key = ThresholdPublicKey::from_json(&text)
         .map_err(|e| NodeError::file(&path, format!("not a threshold public key: {e}")))?;
+    if threshold::is_test_only_key(key.public_key()) {
+        if !crate::TEST_TOOLS {
+            return Err(NodeError::file(
+                &path,
+                "dealt from the committed TEST-ONLY primes, which anyone can read: this build refuses it (run \
+                 consort keygen)"
+                    .into(),
+            ));
+        }
+        warn!(file = %path.display(), "a TEST-ONLY key: anyone can decrypt under it");
+    }
     // The decoder accepts small test keys; a node does not.
     let bits = key.public_key().modulus_bits();
     if bits < MIN_MODULUS_BITS {

@@ -96,10 +96,41 @@ pub fn test_only_primes_3072() -> SafePrimes {
     committed(include_str!("../../../testdata/TEST-ONLY-safe-primes-3072.json"))
 }
 
+/// SHA-256 of the moduli n of the committed TEST-ONLY primes (2048 and 3072 bits). Every
+/// build has these (not the primes), so that a release node can refuse a test key.
+const TEST_MODULI_SHA256: [&str; 2] = [
+    "f72420e481aa23f55ba25e1b48ab3ca5224ade3ab584a1cc86fd7155a2f78060",
+    "a935e92548cbb90f3b8534cdfc085e8ffa870a2fcaf2def91d76444d6c720746",
+];
+
+/// Whether `pk` was dealt from the committed TEST-ONLY primes (anyone can decrypt it).
+pub fn is_test_only_key(pk: &PublicKey) -> bool {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(pk.modulus_bytes()));
+    TEST_MODULI_SHA256.contains(&h.as_str())
+}
+
 #[cfg(feature = "test-tools")]
 #[allow(clippy::expect_used, reason = "compiled-in file, parsed by the tests")]
 fn committed(json: &str) -> SafePrimes {
     SafePrimes::from_json(json).expect("the committed test primes parse")
+}
+
+#[cfg(all(test, feature = "test-tools"))]
+mod tests {
+    #[test]
+    fn the_test_moduli_digests_are_those_of_the_committed_primes() {
+        for primes in [super::test_only_primes_2048(), super::test_only_primes_3072()] {
+            let (pk, _) = primes.keypair().unwrap_or_else(|e| panic!("{e}"));
+            assert!(super::is_test_only_key(&pk));
+        }
+        let other = super::SafePrimes::from_be_bytes(
+            &0xffff_ffff_ffff_fa43u64.to_be_bytes(),
+            &0xffff_ffff_ffff_f5dbu64.to_be_bytes(),
+        );
+        let (pk, _) = other.keypair().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!super::is_test_only_key(&pk));
+    }
 }
 
 /// Key ceremony with fresh safe primes: n of `bits` bits (≥ 2048), `parties` shares of which

@@ -52,7 +52,7 @@ mod proof;
 mod serial;
 
 pub use combine::Combined;
-pub use deal::{SafePrimes, deal, deal_with_primes, deal_with_primes_insecure_for_tests};
+pub use deal::{SafePrimes, deal, deal_with_primes, deal_with_primes_insecure_for_tests, is_test_only_key};
 /// The committed TEST-ONLY primes (the `test-tools` feature: tests and CI, never a release).
 #[cfg(feature = "test-tools")]
 pub use deal::{test_only_primes_2048, test_only_primes_3072};
