@@ -108,8 +108,9 @@ pub struct CompareArgs {
     /// Where to write compare.json, compare.svg and the derived jobs.
     #[arg(long, value_name = "DIR", default_value = "results/compare")]
     pub out: PathBuf,
-    /// Seed every member's share randomness (reproducible runs).
-    #[arg(long, value_name = "S")]
+    /// Test tool: seed every member's share randomness and the dealer's MAC key from
+    /// these 8 bytes (reproducible test runs; only in the tests' builds).
+    #[arg(long, value_name = "S", hide = !consort_parties::TEST_TOOLS)]
     pub seed: Option<u64>,
     /// Start-up window and per-receive timeout of every member, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -268,8 +269,9 @@ pub struct RunArgs {
     /// This member's input CSV (default: the job's [inputs] entry for this party).
     #[arg(long, value_name = "CSV")]
     pub input: Option<PathBuf>,
-    /// Seed the share randomness, for reproducible test runs only (default: OS entropy).
-    #[arg(long, value_name = "S")]
+    /// Test tool: seed every member's share randomness and the dealer's MAC key from
+    /// these 8 bytes (reproducible test runs; only in the tests' builds).
+    #[arg(long, value_name = "S", hide = !consort_parties::TEST_TOOLS)]
     pub seed: Option<u64>,
     /// Key directory of a fedavg-paillier job (public.json, and this member's
     /// party-<i>.share.json), made by `consort keygen`.
@@ -290,8 +292,9 @@ pub struct SimulateArgs {
     /// The job spec; its [inputs] must name a file for party-0 .. party-(N-1).
     #[arg(long, value_name = "JOB.toml")]
     pub job: PathBuf,
-    /// Seed every member's share randomness (reproducible runs).
-    #[arg(long, value_name = "S")]
+    /// Test tool: seed every member's share randomness and the dealer's MAC key from
+    /// these 8 bytes (reproducible test runs; only in the tests' builds).
+    #[arg(long, value_name = "S", hide = !consort_parties::TEST_TOOLS)]
     pub seed: Option<u64>,
     /// Key directory of a fedavg-paillier job (made by `consort keygen --parties N`).
     #[arg(long, value_name = "DIR")]

@@ -66,6 +66,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         Command::Certs(c) => certs_cmd(c),
         Command::Run(a) => {
             test_tool(a.fault.is_some(), "--fault")?;
+            test_tool(a.seed.is_some(), "--seed")?;
             let fault = a.fault.map(|f| match f {
                 FaultArg::StallAfterAgree => Fault::StallAfterAgree,
                 FaultArg::CorruptShare => Fault::CorruptShare,
@@ -94,6 +95,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
         }
         Command::Simulate(a) => {
             test_tool(a.kill_party.is_some(), "--kill-party")?;
+            test_tool(a.seed.is_some(), "--seed")?;
             let opts = SimulateOptions {
                 exe: this_exe()?,
                 parties: a.parties,
@@ -126,6 +128,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             Ok(())
         }
         Command::Compare(a) => {
+            test_tool(a.seed.is_some(), "--seed")?;
             let opts = CompareOptions {
                 exe: this_exe()?,
                 job: a.job.clone(),

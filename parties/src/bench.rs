@@ -158,7 +158,7 @@ pub async fn bench_net(sizes: &[u64], pings: u32, rows: usize, out: Option<&Path
         exe,
         parties: 3,
         job: job_path,
-        seed: Some(1),
+        seed: None,
         latency_ms: None,
         bandwidth_mbit: None,
         timeout_secs: 120,
