@@ -134,6 +134,8 @@ pub enum FaultArg {
     StallAfterAgree,
     /// Corrupt this member's first opened share (spdz).
     CorruptShare,
+    /// Flood every peer with messages for steps nobody reads.
+    Flood,
 }
 
 /// Security mode of a bench peer.

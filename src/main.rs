@@ -70,6 +70,7 @@ async fn dispatch(cmd: Command) -> Result<(), NodeError> {
             let fault = a.fault.map(|f| match f {
                 FaultArg::StallAfterAgree => Fault::StallAfterAgree,
                 FaultArg::CorruptShare => Fault::CorruptShare,
+                FaultArg::Flood => Fault::Flood,
             });
             let opts = RunOptions {
                 node: Node::load(&a.node)?,

@@ -367,3 +367,37 @@ fn a_revoked_certificate_is_refused_although_the_ca_signed_it() {
         format!("error: {}: revoked_certs[0] 'abc' is not a SHA-256 fingerprint (64 hex digits)", bad.display())
     );
 }
+
+#[test]
+fn a_member_that_floods_the_others_is_named_within_the_stated_budget() {
+    // Member 1 sends 1 MiB messages for steps nobody reads. A stats job's budget is
+    // 16 MiB plus 64 bytes per word of its totals: the others hold no more than that of
+    // member 1's bytes, then name it and stop.
+    let c = Consortium::new(3);
+    let job = job_in(c.tmp.path());
+    let mut procs = [
+        spawn_run(&c.node(0), &job, &[]),
+        spawn_run(&c.node(1), &job, &["--fault", "flood"]),
+        spawn_run(&c.node(2), &job, &[]),
+    ];
+    let outs = wait_all(&mut procs, deadline());
+    for i in 0..3 {
+        assert_failed(&outs, i);
+    }
+    let budget_of = |line: &str| -> Option<u64> {
+        let tail = line.split("more than the ").nth(1)?;
+        tail.split(' ').next()?.parse().ok()
+    };
+    let mut named_with_budget = 0;
+    for i in [0, 2] {
+        assert_error_has(&outs, i, &["party 1"]);
+        let line = outs[i].error_line();
+        if let Some(b) = budget_of(&line) {
+            assert!(line.contains("party 1 misbehaved at step 'mailbox': it has "), "{line}");
+            assert!((16 << 20..17 << 20).contains(&b), "member {i}: a budget of {b} bytes\n{}", logs(&outs));
+            named_with_budget += 1;
+        }
+    }
+    // At least one member hit the budget itself (the other may learn it from its abort).
+    assert!(named_with_budget >= 1, "{}", logs(&outs));
+}

@@ -38,5 +38,5 @@ pub use frame::{decode_u64s, encode_u64s};
 pub use id::{PartyId, SessionId, StepId};
 pub use link::LinkEmulation;
 pub use memory::{Envelope, MemoryNetwork, MemoryTransport, Verdict};
-pub use quic::{ALPN, Identity, QuicConfig, QuicTransport, cert_fingerprint, cert_party_ids};
+pub use quic::{ALPN, Identity, JobBinding, QuicConfig, QuicTransport, cert_fingerprint, cert_party_ids};
 pub use transport::Transport;

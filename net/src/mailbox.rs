@@ -10,6 +10,10 @@
 //! waiting. A peer that floods a member (messages for steps that never come, frames
 //! announced but trickled) is named and the session fails, within a memory bound of
 //! one budget per peer.
+//!
+//! Every protocol sends at most one message per (sender, step): a second one, whether
+//! the first is still waiting or was already read, is a replay or a duplicate, and the
+//! sender is named.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,6 +38,18 @@ struct State {
     closing: bool,
     /// Peers whose connection was lost, in a session that tolerates dropouts.
     lost: HashMap<PartyId, NetError>,
+    /// Digests of the (sender, step) pairs already read: 8 bytes per message received.
+    read: HashSet<u64>,
+}
+
+/// A digest of (sender, step) for the set of steps already read. SipHash with fixed
+/// keys: the set only ever holds keys of messages this member itself chose to read.
+fn key_digest(from: PartyId, step: &StepId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    from.hash(&mut h);
+    step.as_str().hash(&mut h);
+    h.finish()
 }
 
 /// Inbound messages of one member.
@@ -108,19 +124,24 @@ impl Mailbox {
     fn push(&self, from: PartyId, step: StepId, body: Bytes) {
         let flooded = {
             let mut s = self.lock();
+            let duplicate = s.queues.contains_key(&(from, step.clone())) || s.read.contains(&key_digest(from, &step));
             let key = (from, step);
-            let new_step = !s.queues.contains_key(&key);
             let held = s.held.entry(from).or_default();
-            if new_step && held.1 >= MAX_PENDING_STEPS {
-                Some(format!("it has {} steps waiting unread (at most {MAX_PENDING_STEPS})", held.1))
+            if duplicate {
+                Some((key.1.to_string(), "it sent a second message for this step (a duplicate or a replay)".into()))
+            } else if held.1 >= MAX_PENDING_STEPS {
+                Some((
+                    "mailbox".into(),
+                    format!("it has {} steps waiting unread (at most {MAX_PENDING_STEPS})", held.1),
+                ))
             } else {
-                held.1 += usize::from(new_step);
+                held.1 += 1;
                 s.queues.entry(key).or_default().push_back(body);
                 None
             }
         };
         match flooded {
-            Some(what) => self.fail(NetError::PeerMisbehaved { party: from, step: "mailbox".into(), what }),
+            Some((step, what)) => self.fail(NetError::PeerMisbehaved { party: from, step, what }),
             None => self.notify.notify_waiters(),
         }
     }
@@ -207,6 +228,9 @@ impl Mailbox {
                     if emptied {
                         s.queues.remove(&key);
                     }
+                    if msg.is_some() {
+                        s.read.insert(key_digest(from, step));
+                    }
                     if let (Some(m), Some(h)) = (&msg, s.held.get_mut(&from)) {
                         h.0 = h.0.saturating_sub(m.len());
                         h.1 = h.1.saturating_sub(usize::from(emptied));
@@ -285,6 +309,29 @@ mod tests {
                 "party 3 misbehaved at step 'mailbox': it has {MAX_PENDING_STEPS} steps waiting unread (at most {MAX_PENDING_STEPS})"
             )
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_message_for_a_step_is_refused_naming_the_sender() {
+        let t = Duration::from_secs(1);
+        let (a, b) = (StepId::root("a"), StepId::root("b"));
+        // Still waiting unread.
+        let m = Mailbox::new(Duration::ZERO, false);
+        m.deliver(PartyId(1), a.clone(), Bytes::from_static(b"1"));
+        m.deliver(PartyId(2), a.clone(), Bytes::from_static(b"other sender"));
+        m.deliver(PartyId(1), a.clone(), Bytes::from_static(b"2"));
+        let err = m.recv(PartyId(2), &b, t).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "party 1 misbehaved at step 'a': it sent a second message for this step (a duplicate or a replay)"
+        );
+        // Already read: a replay of an old message.
+        let m = Mailbox::new(Duration::ZERO, false);
+        m.deliver(PartyId(1), a.clone(), Bytes::from_static(b"1"));
+        assert_eq!(&m.recv(PartyId(1), &a, t).await.unwrap()[..], b"1");
+        m.deliver(PartyId(1), a.clone(), Bytes::from_static(b"1"));
+        let err = m.recv(PartyId(1), &b, t).await.unwrap_err();
+        assert!(err.to_string().starts_with("party 1 misbehaved at step 'a': it sent a second message"), "{err}");
     }
 
     #[tokio::test]

@@ -169,3 +169,70 @@ async fn a_peer_that_floods_a_member_is_named_within_its_byte_budget() {
         "{err}"
     );
 }
+
+/// Two members connect, exchange one message and finish: one run of a job. Returns the
+/// session id each holds for the other.
+async fn one_session(ca: &Ca, r: &[(PartyId, SocketAddr)]) -> (consort_net::SessionId, consort_net::SessionId) {
+    let (c0, c1) = (config(0, r), config(1, r));
+    let (id0, id1) = (identity(ca, ca, 0), identity(ca, ca, 1));
+    let a = tokio::spawn(async move {
+        let t = QuicTransport::connect(c0, &id0).await.unwrap();
+        t.send(PartyId(1), &StepId::root("x"), Bytes::from_static(b"hi")).await.unwrap();
+        let s = t.session_with(PartyId(1)).unwrap();
+        t.finish().await.unwrap();
+        s
+    });
+    let t = QuicTransport::connect(c1, &id1).await.unwrap();
+    t.recv(PartyId(0), &StepId::root("x")).await.unwrap();
+    let s = t.session_with(PartyId(0)).unwrap();
+    t.finish().await.unwrap();
+    (a.await.unwrap(), s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_of_an_earlier_session_is_refused_naming_the_sender() {
+    let ca = ca();
+    // Both ends of a connection agree on its session; the same job run again (same CA,
+    // same members and configuration) gets another one.
+    let (a0, a1) = one_session(&ca, &roster(2)).await;
+    assert_eq!(a0, a1);
+    let (b0, b1) = one_session(&ca, &roster(2)).await;
+    assert_eq!(b0, b1);
+    assert_ne!(a0, b0, "two runs of the same job share a session id");
+    // A third run: member 1 replays a frame stamped with the first run's session.
+    let r = roster(2);
+    let (c0, c1) = (config(0, &r), config(1, &r));
+    let (id0, id1) = (identity(&ca, &ca, 0), identity(&ca, &ca, 1));
+    let receiver = tokio::spawn(async move {
+        let t = QuicTransport::connect(c0, &id0).await.unwrap();
+        t.recv(PartyId(1), &StepId::root("x")).await
+    });
+    let t1 = QuicTransport::connect(c1, &id1).await.unwrap();
+    let _ = t1.send_with_session(PartyId(0), a0, &StepId::root("x"), Bytes::from_static(b"hi")).await;
+    let err = receiver.await.unwrap().unwrap_err();
+    assert_eq!(err.blamed_party(), Some(PartyId(1)), "{err}");
+    assert!(err.to_string().contains(&format!("frame of session {:#x}, this session is", a0.0)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_another_job_is_heard_at_the_agreement_and_refused_after() {
+    let ca = ca();
+    let r = roster(2);
+    let bind = |h: u8| Some(consort_net::JobBinding { job_hash: [h; 32], agree_step: "agree".into() });
+    let (mut c0, mut c1) = (config(0, &r), config(1, &r));
+    (c0.job, c1.job) = (bind(1), bind(2));
+    let (id0, id1) = (identity(&ca, &ca, 0), identity(&ca, &ca, 1));
+    let receiver = tokio::spawn(async move {
+        let t = QuicTransport::connect(c0, &id0).await.unwrap();
+        let agreed = t.recv(PartyId(1), &StepId::root("agree")).await.unwrap();
+        (agreed, t.recv(PartyId(1), &StepId::root("stats/share")).await)
+    });
+    let t1 = QuicTransport::connect(c1, &id1).await.unwrap();
+    t1.send(PartyId(0), &StepId::root("agree"), Bytes::from_static(b"my job")).await.unwrap();
+    let _ = t1.send(PartyId(0), &StepId::root("stats/share"), Bytes::from_static(b"share")).await;
+    let (agreed, err) = receiver.await.unwrap();
+    assert_eq!(&agreed[..], b"my job");
+    let err = err.unwrap_err();
+    assert_eq!(err.blamed_party(), Some(PartyId(1)), "{err}");
+    assert!(err.to_string().starts_with("party 1 misbehaved at step 'stats/share': frame of session "), "{err}");
+}

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::NodeError;
 use crate::job::VERSION;
 
+/// The step at which members compare their jobs: its frames are the only data frames
+/// not bound to the job's hash (see `consort_net::JobBinding`).
+pub const AGREE_STEP: &str = "agree";
+
 /// The agreement message.
 #[derive(Serialize, Deserialize)]
 struct Agree {
@@ -33,7 +37,7 @@ pub async fn agree<T: Transport>(
     job_hash: [u8; 32],
     sections: Vec<(String, [u8; 32])>,
 ) -> Result<(), NodeError> {
-    let step = StepId::root("agree");
+    let step = StepId::root(AGREE_STEP);
     let mine = Agree { job_hash, version: VERSION.to_string(), sections };
     let bytes = postcard::to_stdvec(&mine).map_err(|e| NodeError::Mismatch(format!("cannot encode: {e}")))?;
     t.broadcast(&step, Bytes::from(bytes)).await?;

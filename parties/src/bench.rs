@@ -39,7 +39,7 @@ pub struct Throughput {
 /// One side of the two-process benchmark (`consort bench-peer`).
 pub async fn peer(node_path: &Path, sizes: &[u64], pings: u32, out: Option<&Path>) -> Result<(), NodeError> {
     let node = Node::load(node_path)?;
-    let t = connect(&node, LinkEmulation::default(), false).await?;
+    let t = connect(&node, LinkEmulation::default(), false, crate::backend::DEFAULT_PEER_BUDGET, None).await?;
     let (me, other) = (node.me(), PartyId(1 - node.me().0.min(1)));
     let mut throughput = Vec::new();
     for &mb in sizes {

@@ -50,7 +50,7 @@ fn row(what: &str, members: usize, security: Security, ops: u64, t0: Instant, c:
 /// One process of the benchmark (`consort bench-mpc-peer`).
 pub async fn peer(node_path: &Path, security: Security, data: &Path, out: Option<&Path>) -> Result<(), NodeError> {
     let node = Node::load(node_path)?;
-    let t = connect(&node, LinkEmulation::default(), false).await?;
+    let t = connect(&node, LinkEmulation::default(), false, crate::backend::DEFAULT_PEER_BUDGET, None).await?;
     let n = t.parties().len() - 1;
     let dealer = PartyId(n as u16);
     let members: Vec<PartyId> = (0..n as u16).map(PartyId).collect();

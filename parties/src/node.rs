@@ -54,7 +54,8 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     preflight(node, job, backend, me, own_input)?;
     backend.check_files(job, &roles, me, opts.keys.as_deref(), own_input)?;
     let spinner = Spinner::new(format!("{me}: connecting to {} members", roster.len() - 1));
-    let t = connect(node, opts.link, backend.tolerates_dropouts(job)).await?;
+    let binding = consort_net::JobBinding { job_hash, agree_step: crate::agree::AGREE_STEP.into() };
+    let t = connect(node, opts.link, backend.tolerates_dropouts(job), backend.peer_budget(job), Some(binding)).await?;
     spinner.set(format!("{me}: agreeing on the job"));
     if let Err(e) = agree(&t, job_hash, sections).await {
         return Err(stop(&t, e, "its job spec differs").await);
@@ -64,6 +65,10 @@ pub async fn run(opts: &RunOptions) -> Result<MemberReport, NodeError> {
     if opts.fault == Some(Fault::StallAfterAgree) {
         warn!("fault injection: stalling");
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    #[cfg(feature = "test-tools")]
+    if opts.fault == Some(Fault::Flood) {
+        return Err(flood(&t).await);
     }
     spinner.set(format!("{me}: {} ({})", job.spec.task.wire(), job.spec.backend.wire()));
     let cx = RunCtx {
@@ -143,8 +148,32 @@ pub async fn stop<T: Transport>(t: &T, err: NodeError, own_reason: &str) -> Node
     err
 }
 
-/// Joins the mesh described by a node config.
-pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) -> Result<QuicTransport, NodeError> {
+/// Fault injection: 1 MiB messages to every peer for steps nobody reads, until a send
+/// fails (the peers named this member and closed).
+#[cfg(feature = "test-tools")]
+async fn flood(t: &QuicTransport) -> NodeError {
+    warn!("fault injection: flooding every peer");
+    let junk = bytes::Bytes::from(vec![0u8; 1 << 20]);
+    for k in 0u64.. {
+        for p in t.peers() {
+            if let Err(e) = t.send(p, &consort_net::StepId::root("flood").index(k), junk.clone()).await {
+                return e.into();
+            }
+        }
+    }
+    NodeError::Internal("the flood ended".into())
+}
+
+/// Joins the mesh described by a node config; a peer may have at most `peer_budget`
+/// bytes arriving or waiting unread at this node (and no frame may be larger). With
+/// `job`, every data frame after the job agreement is bound to the job's hash.
+pub async fn connect(
+    node: &Node,
+    link: LinkEmulation,
+    tolerate_dropouts: bool,
+    peer_budget: u64,
+    job: Option<consort_net::JobBinding>,
+) -> Result<QuicTransport, NodeError> {
     let identity = load_identity(node)?;
     let (connect, recv, idle) = node.timeouts();
     let mut cfg = QuicConfig::new(node.me(), node.listen()?, node.roster()?);
@@ -155,6 +184,9 @@ pub async fn connect(node: &Node, link: LinkEmulation, tolerate_dropouts: bool) 
     cfg.link = link;
     cfg.tolerate_dropouts = tolerate_dropouts;
     cfg.revoked = node.revoked()?;
+    cfg.peer_budget = peer_budget;
+    cfg.job = job;
+    cfg.max_frame = cfg.max_frame.min(peer_budget);
     Ok(QuicTransport::connect(cfg, &identity).await?)
 }
 

@@ -100,3 +100,20 @@ proptest! {
         assert_named(&errors, "bytes");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// A count within the limit that is not the sender's real one: its input then has
+    /// another shape than announced, and the others refuse it naming member 1 (at the
+    /// count, in malicious mode, or at its input block), never a panic.
+    #[test]
+    fn a_count_that_does_not_match_the_input_names_the_sender(v in 0u64..1000, malicious: bool) {
+        prop_assume!(v != 6);
+        let security = if malicious { Security::Malicious } else { Security::SemiHonest };
+        let errors = train_with_announced(v.to_le_bytes().to_vec(), security);
+        for k in [0, 2] {
+            prop_assert!(errors[k].contains("party 1"), "member {}: '{}'", k, errors[k]);
+        }
+    }
+}

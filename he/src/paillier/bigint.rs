@@ -34,6 +34,25 @@ pub(crate) fn from_boxed(x: &BoxedUint) -> BigUint {
     BigUint::from_bytes_be(&bytes)
 }
 
+/// Overwrites a num-bigint value's digits with zeros in place. num-bigint has no
+/// `Zeroize` (its digits are private); `assign_from_slice` clears the digit vector and
+/// refills the same buffer, so the zeros land where the digits were before the value
+/// normalizes to 0 and the buffer is released.
+pub(crate) fn wipe(x: &mut BigUint) {
+    let words = usize::try_from(x.bits().div_ceil(32)).unwrap_or(0);
+    x.assign_from_slice(&vec![0u32; words]);
+}
+
+/// The public modulus p·q of two secret primes; the num-bigint copies of p and q made
+/// on the way are wiped.
+pub(crate) fn modulus_of(p: &BoxedUint, q: &BoxedUint) -> BigUint {
+    let (mut a, mut b) = (from_boxed(p), from_boxed(q));
+    let n = &a * &b;
+    wipe(&mut a);
+    wipe(&mut b);
+    n
+}
+
 /// Montgomery parameters of an odd public modulus (`None` if it is even).
 pub(crate) fn monty_params(modulus: &BigUint) -> Option<BoxedMontyParams> {
     let m = to_boxed(modulus, precision(modulus.bits()));
@@ -47,6 +66,23 @@ pub(crate) fn ct_pow(base: &BigUint, exp: &BoxedUint, params: &BoxedMontyParams)
     let b = to_boxed(base, params.bits_precision());
     let r = BoxedMontyForm::new(b, params).pow(exp);
     from_boxed(&r.retrieve())
+}
+
+#[cfg(test)]
+mod wipe_tests {
+    use super::*;
+
+    #[test]
+    fn wipe_zeroes_the_digits_in_their_buffer() {
+        let mut x = BigUint::from_bytes_be(&[0xAB; 256]);
+        let before = x.to_u64_digits().len();
+        wipe(&mut x);
+        assert_eq!(x, BigUint::ZERO);
+        assert_eq!(before, 32);
+        let p = to_boxed(&BigUint::from(1_000_003u32), 64);
+        let q = to_boxed(&BigUint::from(999_983u32), 64);
+        assert_eq!(modulus_of(&p, &q), BigUint::from(1_000_003u64 * 999_983));
+    }
 }
 
 /// `a·b mod m`.

@@ -7,7 +7,7 @@ use rand_chacha10::ChaCha20Rng;
 use rand_core::{CryptoRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::bigint::{mul_mod, random_below, to_fixed_bytes};
+use super::bigint::{mul_mod, random_below, to_fixed_bytes, wipe};
 use super::error::{PaillierError, Result};
 use super::keys::{Plaintext, PublicKey};
 
@@ -29,6 +29,14 @@ impl Ciphertext {
 /// Encryption randomness r^n mod n² for a random r in Z*_n.
 #[derive(Clone)]
 pub struct Randomizer(pub(crate) BigUint);
+
+/// Whoever holds r^n can strip it off the ciphertext and read the plaintext: wiped when
+/// dropped (a pool's unused randomizers too).
+impl Drop for Randomizer {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for Randomizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,10 +127,13 @@ impl PublicKey {
     /// A fresh randomizer r^n mod n², r uniform in Z*_n.
     pub fn randomizer<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> Randomizer {
         loop {
-            let r = random_below(rng, &self.n);
+            let mut r = random_below(rng, &self.n);
             if r != BigUint::ZERO && r.gcd(&self.n) == BigUint::from(1u8) {
-                return Randomizer(r.modpow(&self.n, &self.n2));
+                let rn = Randomizer(r.modpow(&self.n, &self.n2));
+                wipe(&mut r);
+                return rn;
             }
+            wipe(&mut r);
         }
     }
 

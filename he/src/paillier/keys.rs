@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::bigint::{from_boxed, monty_params, precision, resized, to_boxed};
+use super::bigint::{from_boxed, modulus_of, monty_params, precision, resized, to_boxed};
 use super::cipher::Ciphertext;
 use super::error::{PaillierError, Result};
 
@@ -181,16 +181,14 @@ pub fn generate_keypair_insecure_for_tests<R: CryptoRng + ?Sized>(
 fn keypair_unchecked<R: CryptoRng + ?Sized>(bits: u32, rng: &mut R) -> Result<(PublicKey, SecretKey)> {
     let half = bits / 2;
     loop {
-        let p: BoxedUint = random_prime(rng, Flavor::Any, half);
-        let q: BoxedUint = random_prime(rng, Flavor::Any, bits - half);
+        let p: Zeroizing<BoxedUint> = Zeroizing::new(random_prime(rng, Flavor::Any, half));
+        let q: Zeroizing<BoxedUint> = Zeroizing::new(random_prime(rng, Flavor::Any, bits - half));
         if p == q {
             continue;
         }
-        let n = from_boxed(&p) * from_boxed(&q);
-        if n.bits() != u64::from(bits) {
+        if modulus_of(&p, &q).bits() != u64::from(bits) {
             continue;
         }
-        let (p, q) = (Zeroizing::new(p), Zeroizing::new(q));
         return secret_key_from_primes(&p, &q);
     }
 }
@@ -200,8 +198,7 @@ pub(crate) fn secret_key_from_primes(p: &BoxedUint, q: &BoxedUint) -> Result<(Pu
     if p == q || !is_prime(Flavor::Any, p) || !is_prime(Flavor::Any, q) {
         return Err(PaillierError::InvalidKey { reason: "p and q must be distinct primes" });
     }
-    let n = from_boxed(p) * from_boxed(q);
-    let pk = PublicKey::from_modulus(n)?;
+    let pk = PublicKey::from_modulus(modulus_of(p, q))?;
     let w = precision(pk.n.bits());
     let (p, q) = (resized(p, w), resized(q, w));
     let hp = crt_h(&p, &q)?;

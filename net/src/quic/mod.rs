@@ -6,6 +6,7 @@
 
 mod mesh;
 mod reader;
+mod session;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ use quinn::{Connection, Endpoint, TransportConfig, VarInt};
 use tracing::debug;
 
 pub use mesh::cert_fingerprint;
+pub use session::JobBinding;
+use session::Sessions;
 pub use tls::{ALPN, Identity, cert_party_ids};
 
 use crate::counters::{CounterSnapshot, Counters};
@@ -60,6 +63,9 @@ pub struct QuicConfig {
     /// Bytes one peer may have arriving or waiting unread at this node (the memory a
     /// peer can make it hold); beyond, the peer is named and the session fails.
     pub peer_budget: u64,
+    /// The job the session is bound to (see [`JobBinding`]); none for tools that run no
+    /// job (benchmarks).
+    pub job: Option<JobBinding>,
 }
 
 impl QuicConfig {
@@ -78,6 +84,7 @@ impl QuicConfig {
             tolerate_dropouts: false,
             revoked: Vec::new(),
             peer_budget: 2 << 30,
+            job: None,
         }
     }
 
@@ -105,7 +112,8 @@ pub struct QuicTransport {
     mailbox: Arc<Mailbox>,
     counters: Arc<Counters>,
     shaper: Shaper,
-    session: SessionId,
+    /// Per peer: the session ids of this connection.
+    sessions: BTreeMap<PartyId, Sessions>,
     recv_timeout: Duration,
     max_frame: u64,
 }
@@ -134,14 +142,17 @@ impl QuicTransport {
         let budget = usize::try_from(cfg.peer_budget).unwrap_or(usize::MAX);
         let mailbox = Mailbox::with_budget(cfg.link.latency, cfg.tolerate_dropouts, budget);
         let counters = Arc::new(Counters::default());
+        let mut sessions = BTreeMap::new();
         for (&peer, conn) in &conns {
+            let session = Sessions::new(cfg.session, conn, cfg.job.as_ref())?;
+            sessions.insert(peer, session.clone());
             tokio::spawn(reader::read_loop(
                 cfg.me,
                 peer,
                 conn.clone(),
                 Arc::clone(&mailbox),
                 Arc::clone(&counters),
-                cfg.session,
+                session,
                 cfg.max_frame,
             ));
         }
@@ -155,10 +166,29 @@ impl QuicTransport {
             mailbox,
             counters,
             shaper: Shaper::new(cfg.link.bandwidth_bps),
-            session: cfg.session,
+            sessions,
             recv_timeout: cfg.recv_timeout,
             max_frame: cfg.max_frame,
         })
+    }
+
+    /// The session id of the connection to `peer`: every frame on it must carry this id.
+    pub fn session_with(&self, peer: PartyId) -> Option<SessionId> {
+        self.sessions.get(&peer).map(Sessions::connection)
+    }
+
+    /// Sends a data frame stamped with `session` instead of the connection's: a peer
+    /// replaying a frame of an earlier session, for the tests that check it is refused.
+    #[doc(hidden)]
+    #[cfg(feature = "test-tools")]
+    pub async fn send_with_session(
+        &self,
+        to: PartyId,
+        session: SessionId,
+        step: &StepId,
+        payload: Bytes,
+    ) -> Result<(), NetError> {
+        self.send_stamped(to, FrameKind::Data, step, payload, Some(session)).await.map(|_| ())
     }
 
     /// The address this member listens on.
@@ -172,6 +202,17 @@ impl QuicTransport {
         kind: FrameKind,
         step: &StepId,
         payload: Bytes,
+    ) -> Result<quinn::SendStream, NetError> {
+        self.send_stamped(to, kind, step, payload, None).await
+    }
+
+    async fn send_stamped(
+        &self,
+        to: PartyId,
+        kind: FrameKind,
+        step: &StepId,
+        payload: Bytes,
+        session: Option<SessionId>,
     ) -> Result<quinn::SendStream, NetError> {
         if to == self.me {
             return Err(NetError::Misuse(format!("{} sent to itself at step '{step}'", self.me)));
@@ -187,7 +228,10 @@ impl QuicTransport {
         }
         let header = Header {
             version: WIRE_VERSION,
-            session: self.session.0,
+            session: session
+                .or_else(|| self.sessions.get(&to).map(|s| s.expected(&kind, step.as_str())))
+                .unwrap_or(SessionId(0))
+                .0,
             kind,
             step: step.to_string(),
             body_len: payload.len() as u64,

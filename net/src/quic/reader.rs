@@ -9,10 +9,11 @@ use quinn::{Connection, RecvStream, VarInt};
 use tracing::{debug, warn};
 
 use super::connection_error;
+use super::session::Sessions;
 use crate::counters::Counters;
 use crate::error::NetError;
 use crate::frame::{FrameKind, Header, MAX_HEADER};
-use crate::id::{PartyId, SessionId, StepId};
+use crate::id::{PartyId, StepId};
 use crate::mailbox::Mailbox;
 
 /// Accepts the peer's streams until its connection ends.
@@ -22,15 +23,15 @@ pub(super) async fn read_loop(
     conn: Connection,
     mailbox: Arc<Mailbox>,
     counters: Arc<Counters>,
-    session: SessionId,
+    session: Sessions,
     max_frame: u64,
 ) {
     loop {
         match conn.accept_uni().await {
             Ok(stream) => {
-                let (mb, c) = (Arc::clone(&mailbox), Arc::clone(&counters));
+                let (mb, c, session) = (Arc::clone(&mailbox), Arc::clone(&counters), session.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = read_frame(me, peer, stream, &mb, &c, session, max_frame).await {
+                    if let Err(e) = read_frame(me, peer, stream, &mb, &c, &session, max_frame).await {
                         warn!(%peer, error = %e, "bad frame");
                         mb.fail(e);
                     }
@@ -58,7 +59,7 @@ async fn read_frame(
     mut stream: RecvStream,
     mailbox: &Arc<Mailbox>,
     counters: &Counters,
-    session: SessionId,
+    session: &Sessions,
     max_frame: u64,
 ) -> Result<(), NetError> {
     let truncated = |e: quinn::ReadExactError| match e {
@@ -80,11 +81,12 @@ async fn read_frame(
     let mut hbuf = vec![0u8; len];
     stream.read_exact(&mut hbuf).await.map_err(truncated)?;
     let header = Header::decode(peer, &hbuf)?;
-    if header.session != session.0 {
+    let expected = session.expected(&header.kind, &header.step);
+    if header.session != expected.0 {
         return Err(NetError::PeerMisbehaved {
             party: peer,
             step: header.step,
-            what: format!("frame of session {:#x}, this session is {:#x}", header.session, session.0),
+            what: format!("frame of session {:#x}, this session is {:#x}", header.session, expected.0),
         });
     }
     if header.body_len > max_frame {

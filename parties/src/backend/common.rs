@@ -88,6 +88,18 @@ pub async fn pooled_stats<T: Transport>(
     frac: FracBits,
     rng: &mut ChaCha20Rng,
 ) -> Result<StatsResult, Failure> {
+    let (sspec, local) = stats_input(features, label, rows, frac)?;
+    stats::run_among(t, members, &sspec, &local, rng).await.map_err(fail)
+}
+
+/// The stats job over a member's training rows: its spec and the member's columns,
+/// checked against the documented range.
+pub fn stats_input(
+    features: &[String],
+    label: Option<&str>,
+    rows: &Rows,
+    frac: FracBits,
+) -> Result<(StatsSpec, LocalColumns), Failure> {
     let mut columns: Vec<String> = features.to_vec();
     let mut local = LocalColumns {
         columns: (0..rows.d)
@@ -100,7 +112,7 @@ pub async fn pooled_stats<T: Transport>(
     }
     let sspec = StatsSpec { columns, frac_bits: frac, histograms: Default::default() };
     stats::check(&sspec, &local).map_err(|e| bad_input(e.into()))?;
-    stats::run_among(t, members, &sspec, &local, rng).await.map_err(fail)
+    Ok((sspec, local))
 }
 
 /// Pooled means and standard deviations of the features (a zero std becomes 1, so a

@@ -52,7 +52,14 @@ pub enum Fault {
     /// Cheat in an spdz job: add 1 to this member's share of the first opened value and
     /// carry on (the MAC check must catch it).
     CorruptShare,
+    /// After the job agreement, send every peer 1 MiB messages for steps nobody reads
+    /// until stopped (a member that floods: its peers must name it within their budget).
+    Flood,
 }
+
+/// The peer budget of a job whose messages have no tighter bound (federated averaging,
+/// split learning): 2 GiB.
+pub const DEFAULT_PEER_BUDGET: u64 = 2 << 30;
 
 /// A role beside the data members: a process that serves the job but holds no rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +223,14 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), NodeError> {
         let _ = (job, roles, me, keys, input);
         Ok(())
+    }
+
+    /// Bytes one peer may have arriving or waiting unread at this node during `job`:
+    /// the most memory a peer can make a node hold, sized from what the job's
+    /// messages can legitimately be. Beyond it the peer is named and the job stops.
+    fn peer_budget(&self, job: &Job) -> u64 {
+        let _ = job;
+        DEFAULT_PEER_BUDGET
     }
 
     /// Whether the job carries on when a member disappears.

@@ -14,7 +14,7 @@ use consort_protocols::spdz::prep::{DealerClient, DealerCore, serve_dealer};
 use consort_protocols::spdz::{Engine, Security};
 use tracing::info;
 
-use super::common::{blocking, fail, input_of, load_rows, member_rng, pooled_stats, seed_bytes};
+use super::common::{blocking, fail, input_of, load_rows, seed_bytes, stats_input};
 use super::learn::{Learn, Model, fill, table};
 use super::{Backend, BoxFuture, Cheating, Collusion, Failure, Fault, Helper, HelperRole, Roles, RunCtx};
 use super::{SecurityClaim, Trusted};
@@ -95,6 +95,13 @@ impl Backend for Spdz {
     fn helper(&self, job: &Job) -> Option<Helper> {
         let s = job.spec.spdz.as_ref()?;
         Some(Helper { role: HelperRole::Dealer, party: PartyId(s.dealer), may_be_member: false })
+    }
+
+    /// The largest message of a SPDZ job is an input block or an opening of at most
+    /// `MAX_INPUT_VALUES` values (256 MiB at 16 bytes in malicious mode); a peer may
+    /// hold four of them at a node: 1 GiB.
+    fn peer_budget(&self, _job: &Job) -> u64 {
+        4 * consort_protocols::spdz::MAX_INPUT_VALUES as u64 * 16
     }
 
     fn roles(&self, job: &Job, roster: &[PartyId], _keys: Option<&Path>) -> Result<Roles, NodeError> {
@@ -182,13 +189,16 @@ impl Backend for Spdz {
             technique: "SPDZ2k: shares and MACs in Z_2^128, a shared MAC key, batch MAC check before any output",
             cheating: Cheating::Abort,
             cheating_note: "a changed share or opened value is caught with probability ≈ 1 − 2^-57 before any output; \
-                            row counts join the checked transcript; the pooled statistics for standardization come \
-                            from echo-checked secure sums (no MACs): a member that sends members different values is \
-                            caught, one that skews them consistently does no more than lying about its rows",
+                            the pooled statistics for standardization are computed in the engine from MACed inputs \
+                            with a checked reveal, and row counts and masked inputs join the checked transcript: a \
+                            member that equivocates or changes a share anywhere makes every member abort; what no \
+                            protocol can stop is a member inputting false rows",
             tests: vec![
                 "protocols/tests/spdz_engine.rs::a_changed_share_makes_every_member_abort_in_malicious_mode",
                 "tests/spdz.rs::a_cheating_member_makes_every_honest_member_abort",
-                "protocols/tests/stats_memory.rs::a_member_that_sends_members_different_values_makes_every_member_stop",
+                "protocols/tests/spdz_stats.rs::a_member_that_equivocates_on_its_sums_makes_every_member_abort",
+                "protocols/tests/spdz_stats.rs::a_member_that_equivocates_on_a_count_makes_every_member_abort",
+                "protocols/tests/spdz_stats.rs::a_changed_share_in_the_sums_makes_every_member_abort",
                 "protocols/tests/spdz_engine.rs::inputs_and_openings_on_the_wire_look_random",
             ],
             ..base.clone()
@@ -255,10 +265,21 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             let (features, label) = (spec.features.clone(), spec.label.clone());
             let rows = blocking(move || load_rows(&p, &features, Some(&label))).await?;
             let (train_rows, test_rows) = rows.split(spec.test_fraction, spec.seed, me);
-            let mut rng = member_rng(cx.seed, PartyId(me as u16), 0).map_err(fail)?;
-            let pooled =
-                pooled_stats(t, members, &spec.features, Some(&spec.label), &train_rows, frac, &mut rng).await?;
-            train(t, &spec, members, me, dealer, spdz.security, frac, (train_rows, test_rows), pooled, corrupt).await
+            let (sspec, local) = stats_input(&spec.features, Some(&spec.label), &train_rows, frac)?;
+            let client = DealerClient::connect(t, dealer, me, spdz.security).await.map_err(fail)?;
+            let mut e = Engine::new(t, members.clone(), client, frac).map_err(fail)?;
+            // The standardization's statistics inside the engine: MACed inputs and a
+            // checked reveal, so malicious mode holds from the first message.
+            let pooled = e.pooled_stats(&sspec, &local).await.map_err(fail)?;
+            // The test fault hits training (cheating in the statistics is tested on
+            // the engine: protocols/tests/spdz_stats.rs).
+            #[cfg(feature = "test-tools")]
+            if corrupt {
+                e.inject_share_fault(1);
+            }
+            #[cfg(not(feature = "test-tools"))]
+            let _ = corrupt;
+            train(&mut e, &spec, spdz.security, (train_rows, test_rows), pooled).await
         }
         Task::Infer => {
             let spec = job.infer().map_err(fail)?.clone();
@@ -335,18 +356,12 @@ pub fn load_model(path: &Path) -> Result<TrainedModel, NodeError> {
         .map_err(|e| NodeError::file(path, format!("neither a model nor a training result with a model: {e}")))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn train<T: Transport>(
-    t: &T,
+    e: &mut Engine<'_, T, DealerClient<'_, T>>,
     spec: &TrainSpec,
-    members: &[PartyId],
-    me: usize,
-    dealer: PartyId,
     security: Security,
-    frac: FracBits,
     (train, test): (Rows, Rows),
     pooled: consort_protocols::stats::StatsResult,
-    corrupt: bool,
 ) -> Result<JobResult, Failure> {
     let d = spec.features.len();
     let means: Vec<f64> = pooled.columns.iter().take(d).map(|c| c.mean).collect();
@@ -357,15 +372,6 @@ async fn train<T: Transport>(
     };
     let x = train.standardized(&means, &stds);
     let y: Vec<f64> = train.y.iter().map(|v| (v - label_mean) / label_std).collect();
-
-    let client = DealerClient::connect(t, dealer, me, security).await.map_err(fail)?;
-    let mut e = Engine::new(t, members.to_vec(), client, frac).map_err(fail)?;
-    #[cfg(feature = "test-tools")]
-    if corrupt {
-        e.inject_share_fault(1);
-    }
-    #[cfg(not(feature = "test-tools"))]
-    let _ = corrupt;
     let reveal_to: Vec<PartyId> = spec.reveal_to.iter().map(|p| PartyId(*p)).collect();
     let out = e.train(&StepId::root("train"), spec, &x, &y, d, &reveal_to).await.map_err(fail)?;
     e.finish(&StepId::root("finish")).await.map_err(fail)?;

@@ -19,6 +19,9 @@ use crate::report::{Comparison, JobResult, MemberReport};
 /// The stats backend.
 pub struct Additive;
 
+/// The part of a stats job's peer budget that does not depend on its columns.
+pub const STATS_BASE_BUDGET: u64 = 16 << 20;
+
 impl Backend for Additive {
     fn name(&self) -> BackendName {
         BackendName::Additive
@@ -39,6 +42,12 @@ impl Backend for Additive {
 
     fn roles(&self, _job: &Job, roster: &[PartyId], _keys: Option<&Path>) -> Result<super::Roles, NodeError> {
         Ok(super::Roles::all_members(roster))
+    }
+
+    /// Every message of a stats job is one vector of the job's totals (16 bytes a
+    /// word): 16 MiB plus 64 bytes per word bounds what a peer can make a node hold.
+    fn peer_budget(&self, job: &Job) -> u64 {
+        job.stats().map_or(super::DEFAULT_PEER_BUDGET, |s| STATS_BASE_BUDGET + 64 * s.vector_len() as u64)
     }
 
     fn claims(&self) -> Vec<SecurityClaim> {

@@ -91,7 +91,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             .pop()
             .ok_or_else(|| MpcError::usage(step, "no rows"))?;
         let one = self.encode(&[1.0])?.first().copied().unwrap_or(0);
-        let xe = xs.hstack(&self.public(&vec![one; n], n, 1))?;
+        let xe = xs.hstack(&self.public(&vec![one; n], n, 1)?)?;
         let out = match spec.model {
             ModelKind::Logreg => {
                 let w = take(&params, 2 * d, d + 1, d + 1, step)?;

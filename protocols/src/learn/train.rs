@@ -67,7 +67,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
 
     fn ones(&self, step: &StepId, rows: usize) -> Result<Shared, MpcError> {
         let one = self.enc1(step, 1.0)?;
-        Ok(self.public(&vec![one; rows], rows, 1))
+        self.public(&vec![one; rows], rows, 1)
     }
 
     /// The MLP forward pass: hidden activations (with a ones column) and the output.
@@ -123,8 +123,9 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let x = x.hstack(&self.ones(step, n)?)?;
         let y = Shared::vstack(&self.input_each(&step.child("y"), 1, &ys, &counts).await?)?;
         let init = Augmented::initial(spec, d);
-        let mut w1 = self.public(&self.encode(&init.w1)?, d + 1, if spec.model == ModelKind::Mlp { ctx.h } else { 1 });
-        let mut w2 = self.public(&self.encode(&init.w2)?, init.w2.len(), 1);
+        let mut w1 =
+            self.public(&self.encode(&init.w1)?, d + 1, if spec.model == ModelKind::Mlp { ctx.h } else { 1 })?;
+        let mut w2 = self.public(&self.encode(&init.w2)?, init.w2.len(), 1)?;
         let sig = spec.sigmoid.poly();
         let decay = 1.0 - spec.learning_rate * spec.l2;
         let (steps, epochs) = schedule(spec, n);
@@ -169,7 +170,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                         let err = out.sub(&yb)?;
                         let w2r = w2.select_rows(&(0..ctx.h).collect::<Vec<_>>())?.transpose();
                         let one = self.enc1(&bs, 1.0)?;
-                        let one_minus = self.public(&vec![one; a1.len()], a1.rows(), a1.cols()).sub(&a1)?;
+                        let one_minus = self.public(&vec![one; a1.len()], a1.rows(), a1.cols())?.sub(&a1)?;
                         let mut q = MulQueue::new();
                         q.matmul(&a1e.transpose(), &err)?;
                         q.matmul(&err, &w2r)?;

@@ -77,8 +77,23 @@ struct Ctx {
     security: Security,
 }
 
+/// The copy of α a rayon closure carries is wiped when the closure is done.
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.alpha);
+    }
+}
+
 /// `c + d·b + a·e + d·e` for one product, on values and on MACs.
-fn finalize(ctx: &Ctx, kind: Kind, x: &Shared, y: &Shared, t: &Material, d: &[u128], e: &[u128]) -> Shared {
+fn finalize(
+    ctx: &Ctx,
+    kind: Kind,
+    x: &Shared,
+    y: &Shared,
+    t: &Material,
+    d: &[u128],
+    e: &[u128],
+) -> Result<Shared, MpcError> {
     let part = |i: usize| t.parts.get(i).cloned().unwrap_or_default();
     let (a, b, c) = (part(0), part(1), part(2));
     let mal = ctx.security == Security::Malicious;
@@ -151,18 +166,17 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         .await?;
         let opened = self.open(step, vals, macs).await?;
         let ctx = Ctx { me0: self.me == 0, alpha: self.alpha, security: self.security };
-        let out = super::offload(move || {
+        super::offload(move || {
             let mut at = 0usize;
             let mut out = Vec::with_capacity(ops.len());
             for ((kind, x, y), t) in ops.iter().zip(&triples) {
                 let d = opened.get(at..at + x.len()).unwrap_or(&[]);
                 let e = opened.get(at + x.len()..at + x.len() + y.len()).unwrap_or(&[]);
                 at += x.len() + y.len();
-                out.push(finalize(&ctx, *kind, x, y, t, d, e));
+                out.push(finalize(&ctx, *kind, x, y, t, d, e)?);
             }
-            out
+            Ok::<_, MpcError>(out)
         })
-        .await?;
-        Ok(out)
+        .await?
     }
 }

@@ -109,8 +109,10 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         }
 
         // 2. σ per opening step, committed together with the transcript hash.
-        let alpha = self.alpha;
+        // The copy moved to the rayon thread is wiped when the closure is done with it.
+        let alpha = zeroize::Zeroizing::new(self.alpha);
         let sigmas = super::offload(move || {
+            let alpha = *alpha;
             let mut chi = ChaCha20Rng::from_seed(coin);
             let sig: Vec<u128> = log
                 .entries

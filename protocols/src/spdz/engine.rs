@@ -106,8 +106,9 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
         xs.iter().map(|x| decode(*x, self.frac)).collect()
     }
 
-    /// A public matrix as a shared value (member 0 holds it; MACs are `α_i·v`).
-    pub fn public(&self, vals: &[u64], rows: usize, cols: usize) -> Shared {
+    /// A public matrix as a shared value (member 0 holds it; MACs are `α_i·v`); refuses
+    /// a shape that does not match the values' count.
+    pub fn public(&self, vals: &[u64], rows: usize, cols: usize) -> Result<Shared, MpcError> {
         let v: Vec<u128> = vals.iter().map(|v| u128::from(*v)).collect();
         let macs = match self.security {
             Security::SemiHonest => Vec::new(),
@@ -119,7 +120,7 @@ impl<'t, T: Transport, P: Preprocessing> Engine<'t, T, P> {
 
     /// Adds a public matrix of the same shape (encoded values).
     pub fn add_public(&self, x: &Shared, vals: &[u64]) -> Result<Shared, MpcError> {
-        x.add(&self.public(vals, x.rows, x.cols))
+        x.add(&self.public(vals, x.rows, x.cols)?)
     }
 
     /// Adds a public constant to every element.

@@ -41,6 +41,10 @@ pub enum MpcError {
     Inconsistent { party: PartyId, step: String },
     #[error("{0}")]
     Prep(#[from] PrepError),
+    /// The pooled statistics computed in the engine failed (a value out of range, totals
+    /// that no honest members can produce).
+    #[error(transparent)]
+    Stats(Box<crate::stats::StatsError>),
     /// Local misuse: operands of the wrong shape, a value out of range.
     #[error("at step '{step}': {what}")]
     Usage { step: String, what: String },
@@ -58,6 +62,10 @@ impl MpcError {
     pub fn public_reason(&self) -> String {
         match self {
             MpcError::Usage { step, .. } => format!("a local check failed at step '{step}' (see its log)"),
+            // Totals every member saw alike name only a column; a local value's error
+            // holds the value.
+            MpcError::Stats(e) if matches!(**e, crate::stats::StatsError::Inconsistent { .. }) => e.to_string(),
+            MpcError::Stats(_) => "a local check of its statistics input failed (see its log)".into(),
             MpcError::Prep(PrepError::Exhausted { .. } | PrepError::Refused(_)) => {
                 "its preprocessing failed (see its log)".into()
             }
@@ -69,9 +77,22 @@ impl MpcError {
     pub fn blamed_party(&self) -> Option<PartyId> {
         match self {
             MpcError::Net(e) => e.blamed_party(),
+            MpcError::Stats(e) => match &**e {
+                crate::stats::StatsError::Net(n) => n.blamed_party(),
+                _ => None,
+            },
             MpcError::BadCommitment { party, .. } | MpcError::Inconsistent { party, .. } => Some(*party),
             MpcError::Prep(PrepError::Mismatch { party, .. }) => Some(*party),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::stats::StatsError> for MpcError {
+    fn from(e: crate::stats::StatsError) -> Self {
+        match e {
+            crate::stats::StatsError::Net(n) => MpcError::Net(n),
+            other => MpcError::Stats(Box::new(other)),
         }
     }
 }

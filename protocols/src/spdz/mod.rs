@@ -41,6 +41,7 @@ mod open;
 pub mod poly;
 pub mod prep;
 mod shared;
+mod sum;
 mod trunc;
 mod wire;
 
@@ -48,6 +49,7 @@ pub use beaver::{MulQueue, Product};
 pub use engine::Engine;
 pub use error::{MpcError, PrepError};
 pub use shared::Shared;
+pub use sum::MAX_SUM_MEMBERS;
 
 /// Most values one member may input in one go (its rows × columns): 2^24, about 16.8
 /// million values (512 MiB of shares and MACs at 32 bytes each). A row count a peer

@@ -225,7 +225,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                                     cols,
                                     vals,
                                     Vec::new(),
-                                ));
+                                )?);
                             }
                         } else if let Some(p) = self.members.get(j) {
                             self.t.send(*p, &step.index(self.me as u64), wire::encode(self.security, &vals)).await?;
@@ -238,7 +238,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                         if rows == 0
                             && let Some(o) = out.get_mut(i)
                         {
-                            *o = Some(Shared::new(0, cols, Vec::new(), Vec::new()));
+                            *o = Some(Shared::empty(cols));
                         }
                         continue;
                     }
@@ -246,7 +246,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                     let bytes = self.t.recv(p, &s).await?;
                     let vals = wire::decode(self.security, p, &s, &bytes, rows * cols)?;
                     if let Some(o) = out.get_mut(i) {
-                        *o = Some(Shared::new(rows, cols, vals, Vec::new()));
+                        *o = Some(Shared::new(rows, cols, vals, Vec::new())?);
                     }
                 }
             }
@@ -287,7 +287,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                         continue;
                     }
                     if rows == 0 {
-                        put(&mut out, i, Shared::new(0, cols, Vec::new(), Vec::new()));
+                        put(&mut out, i, Shared::empty(cols));
                         continue;
                     }
                     let s = step.index(i as u64);
@@ -304,7 +304,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
                     self.log.absorb(&step.index(*i as u64), eps);
                 }
                 if counts.get(self.me) == Some(&0) {
-                    put(&mut out, self.me, Shared::new(0, cols, Vec::new(), Vec::new()));
+                    put(&mut out, self.me, Shared::empty(cols));
                 }
             }
         }
@@ -321,7 +321,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
     ) -> Result<Shared, MpcError> {
         let mask = m.parts.first().cloned().unwrap_or_default();
         let step = StepId::root("input");
-        let r = Shared::checked(rows, cols, mask.vals, mask.macs)
+        let r = Shared::new(rows, cols, mask.vals, mask.macs)
             .map_err(|e| MpcError::Prep(PrepError::Refused(format!("an input mask of the wrong size: {e}"))))?;
         if eps.len() != r.len() || m.clear.len() > r.len() {
             return Err(MpcError::usage(&step, format!("{} masked values for {} masks", eps.len(), r.len())));
@@ -332,7 +332,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             cols,
             if self.me == 0 { e.clone() } else { vec![0; e.len()] },
             e.iter().map(|v| v.wrapping_mul(self.alpha)).collect(),
-        );
+        )?;
         r.add(&pubv)
     }
 }

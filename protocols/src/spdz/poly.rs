@@ -360,7 +360,7 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
         let cd1 = if d >= 1 { p.coef.get(d - 1).copied().unwrap_or(0.0) } else { 0.0 };
         if d == 0 {
             let c = enc(cd, f, step)?;
-            return Ok(xs.iter().map(|x| self.public(&vec![c; x.len()], x.rows, x.cols)).collect());
+            return xs.iter().map(|x| self.public(&vec![c; x.len()], x.rows, x.cols)).collect();
         }
         // t = a·x + b and acc = c_d·t + c_{d−1}, both with in_frac + g bits, truncated together.
         let mut items = Vec::with_capacity(2 * xs.len());

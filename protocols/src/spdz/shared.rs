@@ -30,17 +30,24 @@ fn shape_err(what: String) -> MpcError {
 }
 
 impl Shared {
-    pub(crate) fn new(rows: usize, cols: usize, vals: Vec<u128>, macs: Vec<u128>) -> Shared {
-        Shared { rows, cols, vals, macs }
-    }
-
-    /// As `new`, for values that came from elsewhere (a peer, the preprocessing): refuses
-    /// a shape that does not match the values' count, or MACs of another count.
-    pub(crate) fn checked(rows: usize, cols: usize, vals: Vec<u128>, macs: Vec<u128>) -> Result<Shared, String> {
+    /// A matrix from its shares: refuses a shape whose size is not the values' count,
+    /// or MACs of another count (values that come from a peer or the preprocessing).
+    pub(crate) fn new(rows: usize, cols: usize, vals: Vec<u128>, macs: Vec<u128>) -> Result<Shared, MpcError> {
         if rows.checked_mul(cols) != Some(vals.len()) || !(macs.is_empty() || macs.len() == vals.len()) {
-            return Err(format!("{} values and {} MACs for a {rows}×{cols} matrix", vals.len(), macs.len()));
+            return Err(shape_err(format!("{} values and {} MACs for a {rows}×{cols} matrix", vals.len(), macs.len())));
         }
         Ok(Shared { rows, cols, vals, macs })
+    }
+
+    /// An empty `0 × cols` matrix.
+    pub(crate) fn empty(cols: usize) -> Shared {
+        Shared { rows: 0, cols, vals: Vec::new(), macs: Vec::new() }
+    }
+
+    /// For the local operations below, whose output shape follows from their input's.
+    fn from_parts(rows: usize, cols: usize, vals: Vec<u128>, macs: Vec<u128>) -> Shared {
+        debug_assert_eq!(rows * cols, vals.len());
+        Shared { rows, cols, vals, macs }
     }
 
     pub fn rows(&self) -> usize {
@@ -78,7 +85,7 @@ impl Shared {
     fn zip_with(&self, other: &Shared, f: impl Fn(u128, u128) -> u128) -> Shared {
         let vals = self.vals.iter().zip(&other.vals).map(|(a, b)| f(*a, *b)).collect();
         let macs = self.macs.iter().zip(&other.macs).map(|(a, b)| f(*a, *b)).collect();
-        Shared::new(self.rows, self.cols, vals, macs)
+        Shared::from_parts(self.rows, self.cols, vals, macs)
     }
 
     /// Elementwise sum (local).
@@ -100,7 +107,7 @@ impl Shared {
     }
 
     pub(crate) fn map(&self, f: impl Fn(u128) -> u128) -> Shared {
-        Shared::new(
+        Shared::from_parts(
             self.rows,
             self.cols,
             self.vals.iter().map(|v| f(*v)).collect(),
@@ -119,7 +126,7 @@ impl Shared {
                 .map(|(i, x)| x.wrapping_mul(k.get(i % self.cols.max(1)).copied().unwrap_or(0) as i128 as u128))
                 .collect()
         };
-        Ok(Shared::new(self.rows, self.cols, f(&self.vals), f(&self.macs)))
+        Ok(Shared::from_parts(self.rows, self.cols, f(&self.vals), f(&self.macs)))
     }
 
     /// The transpose (local).
@@ -136,7 +143,7 @@ impl Shared {
             }
             out
         };
-        Shared::new(self.cols, self.rows, t(&self.vals), t(&self.macs))
+        Shared::from_parts(self.cols, self.rows, t(&self.vals), t(&self.macs))
     }
 
     /// The rows `idx` in that order (local: the indices are public).
@@ -152,7 +159,7 @@ impl Shared {
             Some(out)
         };
         match (pick(&self.vals), pick(&self.macs)) {
-            (Some(v), Some(m)) => Ok(Shared::new(idx.len(), self.cols, v, m)),
+            (Some(v), Some(m)) => Ok(Shared::from_parts(idx.len(), self.cols, v, m)),
             _ => Err(shape_err(format!("row index out of range for {:?}", self))),
         }
     }
@@ -160,7 +167,7 @@ impl Shared {
     /// Stacks matrices with the same number of columns on top of each other (local).
     pub fn vstack(parts: &[Shared]) -> Result<Shared, MpcError> {
         let cols = parts.first().map_or(0, |p| p.cols);
-        let mut out = Shared::new(0, cols, Vec::new(), Vec::new());
+        let mut out = Shared::empty(cols);
         for p in parts {
             if p.cols != cols || (out.rows > 0 && !p.macs.is_empty() && out.macs.is_empty() != p.macs.is_empty()) {
                 return Err(shape_err(format!("vstack of {:?} onto {cols} columns", p)));
@@ -188,7 +195,12 @@ impl Shared {
             }
             out
         };
-        Ok(Shared::new(self.rows, self.cols + right.cols, cat(&self.vals, &right.vals), cat(&self.macs, &right.macs)))
+        Ok(Shared::from_parts(
+            self.rows,
+            self.cols + right.cols,
+            cat(&self.vals, &right.vals),
+            cat(&self.macs, &right.macs),
+        ))
     }
 
     /// Repeats a one-row matrix `n` times (local).
@@ -196,7 +208,7 @@ impl Shared {
         if self.rows != 1 {
             return Err(shape_err(format!("repeat_rows needs one row, got {:?}", self)));
         }
-        Ok(Shared::new(n, self.cols, self.vals.repeat(n), self.macs.repeat(n)))
+        Ok(Shared::from_parts(n, self.cols, self.vals.repeat(n), self.macs.repeat(n)))
     }
 
     /// Sums the rows into one row (local).
@@ -213,7 +225,7 @@ impl Shared {
             }
             out
         };
-        Shared::new(1, self.cols, s(&self.vals), s(&self.macs))
+        Shared::from_parts(1, self.cols, s(&self.vals), s(&self.macs))
     }
 
     /// Reinterprets the shape (same number of elements; local).
@@ -221,7 +233,7 @@ impl Shared {
         if rows * cols != self.len() {
             return Err(shape_err(format!("reshape of {:?} to {rows}×{cols}", self)));
         }
-        Ok(Shared::new(rows, cols, self.vals.clone(), self.macs.clone()))
+        Ok(Shared::from_parts(rows, cols, self.vals.clone(), self.macs.clone()))
     }
 }
 

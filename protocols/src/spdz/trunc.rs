@@ -43,9 +43,10 @@ impl<T: Transport, P: Preprocessing> Engine<'_, T, P> {
             );
         }
         let opened = self.open(step, vals, macs).await?;
-        let (me0, alpha, security) = (self.me == 0, self.alpha, self.security);
+        // The copy of α moved to the rayon thread is wiped with the closure.
+        let (me0, alpha, security) = (self.me == 0, zeroize::Zeroizing::new(self.alpha), self.security);
         // One pass over every value: on rayon, not on the runtime that drives the network.
-        Ok(super::offload(move || finalize(&items, &pairs, &opened, me0, alpha, security)).await?)
+        super::offload(move || finalize(&items, &pairs, &opened, me0, *alpha, security)).await?
     }
 
     /// Products with `2f` fractional bits back to `f`.
@@ -70,7 +71,7 @@ fn finalize(
     me0: bool,
     alpha: u128,
     security: Security,
-) -> Vec<Shared> {
+) -> Result<Vec<Shared>, MpcError> {
     let mut out = Vec::with_capacity(items.len());
     let mut at = 0usize;
     let mal = security == Security::Malicious;
@@ -102,7 +103,7 @@ fn finalize(
             }
         }
         at += x.len();
-        out.push(Shared::new(x.rows, x.cols, v, m));
+        out.push(Shared::new(x.rows, x.cols, v, m)?);
     }
-    out
+    Ok(out)
 }

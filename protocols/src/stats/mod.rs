@@ -85,12 +85,29 @@ pub async fn run_among<T: Transport>(
     rng: &mut impl Rng,
 ) -> Result<StatsResult, StatsError> {
     let local = local_aggregates(spec, data)?;
-    let round1 = secure_sum_among(t, parties, &StepId::root("stats"), &local, rng).await?;
-    let (rows, centres) = centres(spec, &round1);
+    let round1 = secure_sum_among(t, parties, &StepId::root(ROUND1), &local, rng).await?;
+    let centred = second_round(spec, data, &round1)?;
+    let round2 = secure_sum_among(t, parties, &round2_step(), &centred, rng).await?;
+    finish(spec, parties.len(), &round1, &round2)
+}
+
+/// Step of the first round's sum.
+pub const ROUND1: &str = "stats";
+
+/// Step of the second round's sum.
+pub fn round2_step() -> StepId {
+    StepId::root(ROUND1).child("centred")
+}
+
+/// The second round's input from the first round's totals (`round1`): this member's
+/// centred sums about the pooled centres. Any secure sum of `u128` vectors can carry
+/// both rounds: the additive one of [`run_among`] (semi-honest, echo-checked), or the
+/// SPDZ engine's MACed [`crate::spdz::Engine::checked_sum`], which makes the
+/// statistics a training job standardizes with as malicious-secure as the training.
+pub fn second_round(spec: &StatsSpec, data: &LocalColumns, round1: &[u128]) -> Result<Vec<u128>, StatsError> {
+    let (rows, centres) = centres(spec, round1);
     if rows > MAX_ROWS {
         return Err(StatsError::TooManyRows { rows, max: MAX_ROWS });
     }
-    let centred = centred_aggregates(data, &centres, centred_bits(rows));
-    let round2 = secure_sum_among(t, parties, &StepId::root("stats").child("centred"), &centred, rng).await?;
-    finish(spec, parties.len(), &round1, &round2)
+    Ok(centred_aggregates(data, &centres, centred_bits(rows)))
 }

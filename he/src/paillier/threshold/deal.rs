@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{KeyShare, MAX_PARTIES, ThresholdPublicKey, factorial};
-use crate::paillier::bigint::{ct_pow, from_boxed, precision, random_below, random_mod_secret, resized, to_boxed};
+use crate::paillier::bigint::{ct_pow, modulus_of, precision, random_below, random_mod_secret, resized, to_boxed};
 use crate::paillier::error::{PaillierError, Result};
 use crate::paillier::keys::{MIN_INSECURE_MODULUS_BITS, MIN_MODULUS_BITS, PublicKey};
 
@@ -42,7 +42,7 @@ impl SafePrimes {
         let p: BoxedUint = multicore::random_prime(&mut chacha, Flavor::Safe, half, threads);
         loop {
             let q: BoxedUint = multicore::random_prime(&mut chacha, Flavor::Safe, half, threads);
-            if q != p && (from_boxed(&p) * from_boxed(&q)).bits() == u64::from(bits) {
+            if q != p && modulus_of(&p, &q).bits() == u64::from(bits) {
                 return Ok(Self { p, q });
             }
         }
@@ -189,7 +189,7 @@ fn deal_checked<R: CryptoRng + ?Sized>(
     if p == q {
         return Err(PaillierError::InvalidKey { reason: "p and q must be distinct" });
     }
-    let n = from_boxed(p) * from_boxed(q);
+    let n = modulus_of(p, q);
     let bits = u32::try_from(n.bits()).unwrap_or(u32::MAX);
     if bits < min_bits {
         return Err(PaillierError::KeyTooSmall { bits, min: min_bits });

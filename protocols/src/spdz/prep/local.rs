@@ -13,8 +13,8 @@ use crate::spdz::{MpcError, PrepError, Security};
 
 struct State {
     core: DealerCore,
-    /// Per member: dealings made but not yet picked up, with their requests.
-    pending: Vec<VecDeque<(Vec<Request>, Bundle)>>,
+    /// Per member: bundles dealt on another member's request (the requests, the bundle, who asked).
+    pending: Vec<VecDeque<(Vec<Request>, Bundle, usize)>>,
     /// Per member: how many reservations it made.
     made: Vec<u64>,
 }
@@ -63,11 +63,11 @@ impl Preprocessing for LocalDealer {
             }
             let mine = s.pending.get_mut(self.me).and_then(VecDeque::pop_front);
             match mine {
-                Some((reqs, bundle)) => {
+                Some((reqs, bundle, first)) => {
                     if reqs != requests {
                         return Err(PrepError::Mismatch {
                             party: PartyId(self.me as u16),
-                            reference: PartyId(0),
+                            reference: PartyId(first as u16),
                             index,
                         }
                         .into());
@@ -81,7 +81,7 @@ impl Preprocessing for LocalDealer {
                         if i == self.me {
                             mine = Some(b);
                         } else if let Some(q) = s.pending.get_mut(i) {
-                            q.push_back((requests.to_vec(), b));
+                            q.push_back((requests.to_vec(), b, self.me));
                         }
                     }
                     mine.ok_or_else(|| PrepError::Refused(format!("member {} is not served by this dealer", self.me)))?
