@@ -133,8 +133,16 @@ fn a_member_killed_mid_run_is_dropped_and_the_job_finishes() {
     let keys_arg = keys.display().to_string();
     let mut procs = Vec::new();
     for i in 0..6 {
-        // Generous receive timeouts: a slow member must not be mistaken for a dead one.
-        let node = c.node_variant(i, &format!("slow-{i}.toml"), &[("recv_timeout_secs = 8", "recv_timeout_secs = 60")]);
+        // Generous timeouts: a slow member (six processes on two cores, beside the other
+        // tests) must not be mistaken for a dead one, at start-up or later.
+        let node = c.node_variant(
+            i,
+            &format!("slow-{i}.toml"),
+            &[
+                ("recv_timeout_secs = 8", "recv_timeout_secs = 60"),
+                ("connect_timeout_secs = 8", "connect_timeout_secs = 60"),
+            ],
+        );
         let out = c.tmp.path().join(format!("result-{i}.json"));
         let out = out.display().to_string();
         procs.push(spawn_run(&node, &job, &["--keys", &keys_arg, "--out", &out]));
