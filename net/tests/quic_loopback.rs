@@ -236,3 +236,23 @@ async fn a_member_of_another_job_is_heard_at_the_agreement_and_refused_after() {
     assert_eq!(err.blamed_party(), Some(PartyId(1)), "{err}");
     assert!(err.to_string().starts_with("party 1 misbehaved at step 'stats/share': frame of session "), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_for_a_connected_member_is_refused() {
+    let ca = ca();
+    let r = roster(2);
+    let (c0, c1) = (config(0, &r), config(1, &r));
+    let (id0, id1) = (identity(&ca, &ca, 0), identity(&ca, &ca, 1));
+    let first = tokio::spawn(async move { QuicTransport::connect(c0, &id0).await.unwrap() });
+    let t1 = QuicTransport::connect(c1, &id1).await.unwrap();
+    let t0 = first.await.unwrap();
+    // A second process with member 1's certificate, elsewhere, dials member 0.
+    let mut again = config(1, &[r[0], (PartyId(1), roster(1)[0].1)]);
+    again.connect_window = Duration::from_secs(3);
+    let err = QuicTransport::connect(again, &identity(&ca, &ca, 1)).await.err().expect("a second member 1 joined");
+    assert_eq!(err.blamed_party(), Some(PartyId(0)), "{err}");
+    assert!(err.to_string().contains("every member is already connected"), "{err}");
+    // The first connection is untouched.
+    t1.send(PartyId(0), &StepId::root("x"), Bytes::from_static(b"still here")).await.unwrap();
+    assert_eq!(&t0.recv(PartyId(1), &StepId::root("x")).await.unwrap()[..], b"still here");
+}

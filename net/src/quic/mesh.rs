@@ -229,6 +229,31 @@ async fn accept_all(
     Ok(got.into_iter().collect())
 }
 
+/// After start-up every member is connected: a later connection (a second process
+/// claiming a connected member's id, a restarted member) is completed only to be closed
+/// with the reason, and logged. Runs until the endpoint closes or the task is aborted.
+pub(crate) fn refuse_late(endpoint: Endpoint) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            let remote = incoming.remote_address();
+            tokio::spawn(async move {
+                match incoming.await {
+                    Ok(conn) => {
+                        let named = peer_cert(&conn).map(|c| cert_party_ids(&c)).unwrap_or_default();
+                        let names: Vec<String> = named.iter().map(|p| p.to_string()).collect();
+                        warn!(%remote, certificate = %names.join(", "), "refusing a connection: every member is already connected");
+                        conn.close(1u32.into(), LATE.as_bytes());
+                    }
+                    Err(e) => warn!(%remote, error = %describe(&e), "refused a late connection"),
+                }
+            });
+        }
+    })
+}
+
+/// Why a connection after start-up is closed.
+pub(crate) const LATE: &str = "every member is already connected: a second connection for a member is refused";
+
 /// Acceptor side: TLS has checked the chain; check the claimed id against the certificate.
 async fn admit(
     incoming: Incoming,

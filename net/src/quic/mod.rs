@@ -116,6 +116,14 @@ pub struct QuicTransport {
     sessions: BTreeMap<PartyId, Sessions>,
     recv_timeout: Duration,
     max_frame: u64,
+    /// Closes connections that arrive after start-up ([`mesh::refuse_late`]).
+    refuser: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for QuicTransport {
+    fn drop(&mut self) {
+        self.refuser.abort();
+    }
 }
 
 impl QuicTransport {
@@ -158,6 +166,7 @@ impl QuicTransport {
         }
         let mut parties: Vec<PartyId> = cfg.roster.iter().map(|(p, _)| *p).collect();
         parties.sort();
+        let refuser = mesh::refuse_late(endpoint.clone());
         Ok(QuicTransport {
             me: cfg.me,
             parties,
@@ -169,6 +178,7 @@ impl QuicTransport {
             sessions,
             recv_timeout: cfg.recv_timeout,
             max_frame: cfg.max_frame,
+            refuser,
         })
     }
 
