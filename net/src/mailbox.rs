@@ -15,7 +15,7 @@
 //! the first is still waiting or was already read, is a replay or a duplicate, and the
 //! sender is named.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ pub const MAX_PENDING_STEPS: usize = 1 << 16;
 
 #[derive(Default)]
 struct State {
-    queues: HashMap<(PartyId, StepId), VecDeque<Bytes>>,
+    /// At most one message per (sender, step): a second one is refused.
+    queues: HashMap<(PartyId, StepId), Bytes>,
     /// Per peer: bytes arriving or queued unread, and steps waiting.
     held: HashMap<PartyId, (usize, usize)>,
     failure: Option<NetError>,
@@ -124,11 +125,10 @@ impl Mailbox {
     fn push(&self, from: PartyId, step: StepId, body: Bytes) {
         let flooded = {
             let mut s = self.lock();
-            let duplicate = s.queues.contains_key(&(from, step.clone())) || s.read.contains(&key_digest(from, &step));
-            let key = (from, step);
+            let duplicate = s.read.contains(&key_digest(from, &step)) || s.queues.contains_key(&(from, step.clone()));
             let held = s.held.entry(from).or_default();
             if duplicate {
-                Some((key.1.to_string(), "it sent a second message for this step (a duplicate or a replay)".into()))
+                Some((step.to_string(), "it sent a second message for this step (a duplicate or a replay)".into()))
             } else if held.1 >= MAX_PENDING_STEPS {
                 Some((
                     "mailbox".into(),
@@ -136,7 +136,7 @@ impl Mailbox {
                 ))
             } else {
                 held.1 += 1;
-                s.queues.entry(key).or_default().push_back(body);
+                s.queues.insert((from, step), body);
                 None
             }
         };
@@ -222,20 +222,13 @@ impl Mailbox {
             .wait_until(
                 timeout,
                 |s| {
-                    let q = s.queues.get_mut(&key)?;
-                    let msg = q.pop_front();
-                    let emptied = q.is_empty();
-                    if emptied {
-                        s.queues.remove(&key);
+                    let msg = s.queues.remove(&key)?;
+                    s.read.insert(key_digest(from, step));
+                    if let Some(h) = s.held.get_mut(&from) {
+                        h.0 = h.0.saturating_sub(msg.len());
+                        h.1 = h.1.saturating_sub(1);
                     }
-                    if msg.is_some() {
-                        s.read.insert(key_digest(from, step));
-                    }
-                    if let (Some(m), Some(h)) = (&msg, s.held.get_mut(&from)) {
-                        h.0 = h.0.saturating_sub(m.len());
-                        h.1 = h.1.saturating_sub(usize::from(emptied));
-                    }
-                    msg
+                    Some(msg)
                 },
                 Some(from),
             )

@@ -113,7 +113,7 @@ pub struct QuicTransport {
     counters: Arc<Counters>,
     shaper: Shaper,
     /// Per peer: the session ids of this connection.
-    sessions: BTreeMap<PartyId, Sessions>,
+    sessions: BTreeMap<PartyId, Arc<Sessions>>,
     recv_timeout: Duration,
     max_frame: u64,
     /// Closes connections that arrive after start-up ([`mesh::refuse_late`]).
@@ -152,8 +152,8 @@ impl QuicTransport {
         let counters = Arc::new(Counters::default());
         let mut sessions = BTreeMap::new();
         for (&peer, conn) in &conns {
-            let session = Sessions::new(cfg.session, conn, cfg.job.as_ref())?;
-            sessions.insert(peer, session.clone());
+            let session = Arc::new(Sessions::new(cfg.session, conn, cfg.job.as_ref())?);
+            sessions.insert(peer, Arc::clone(&session));
             tokio::spawn(reader::read_loop(
                 cfg.me,
                 peer,
@@ -184,7 +184,7 @@ impl QuicTransport {
 
     /// The session id of the connection to `peer`: every frame on it must carry this id.
     pub fn session_with(&self, peer: PartyId) -> Option<SessionId> {
-        self.sessions.get(&peer).map(Sessions::connection)
+        self.sessions.get(&peer).map(|s| s.connection())
     }
 
     /// Sends a data frame stamped with `session` instead of the connection's: a peer

@@ -23,13 +23,13 @@ pub(super) async fn read_loop(
     conn: Connection,
     mailbox: Arc<Mailbox>,
     counters: Arc<Counters>,
-    session: Sessions,
+    session: Arc<Sessions>,
     max_frame: u64,
 ) {
     loop {
         match conn.accept_uni().await {
             Ok(stream) => {
-                let (mb, c, session) = (Arc::clone(&mailbox), Arc::clone(&counters), session.clone());
+                let (mb, c, session) = (Arc::clone(&mailbox), Arc::clone(&counters), Arc::clone(&session));
                 tokio::spawn(async move {
                     if let Err(e) = read_frame(me, peer, stream, &mb, &c, &session, max_frame).await {
                         warn!(%peer, error = %e, "bad frame");

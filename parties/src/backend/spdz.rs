@@ -273,12 +273,7 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             let pooled = e.pooled_stats(&sspec, &local).await.map_err(fail)?;
             // The test fault hits training (cheating in the statistics is tested on
             // the engine: protocols/tests/spdz_stats.rs).
-            #[cfg(feature = "test-tools")]
-            if corrupt {
-                e.inject_share_fault(1);
-            }
-            #[cfg(not(feature = "test-tools"))]
-            let _ = corrupt;
+            arm_fault(&mut e, corrupt);
             train(&mut e, &spec, spdz.security, (train_rows, test_rows), pooled).await
         }
         Task::Infer => {
@@ -305,12 +300,7 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             }
             let client = DealerClient::connect(t, dealer, me, spdz.security).await.map_err(fail)?;
             let mut e = Engine::new(t, members.clone(), client, frac).map_err(fail)?;
-            #[cfg(feature = "test-tools")]
-            if corrupt {
-                e.inject_share_fault(1);
-            }
-            #[cfg(not(feature = "test-tools"))]
-            let _ = corrupt;
+            arm_fault(&mut e, corrupt);
             let x = rows.as_ref().map(|r| r.x.as_slice());
             let predictions = e.infer(&StepId::root("infer"), &spec, model.as_ref(), x).await.map_err(fail)?;
             e.finish(&StepId::root("finish")).await.map_err(fail)?;
@@ -325,6 +315,16 @@ async fn run(cx: RunCtx<'_>) -> Result<JobResult, Failure> {
             Err(fail(NodeError::Job { path: job.path.clone(), msg: "stats jobs use the additive backend".into() }))
         }
     }
+}
+
+/// Test builds: with `--fault corrupt-share`, this member cheats at its next opening.
+fn arm_fault<T: Transport>(e: &mut Engine<'_, T, DealerClient<'_, T>>, corrupt: bool) {
+    #[cfg(feature = "test-tools")]
+    if corrupt {
+        e.inject_share_fault(1);
+    }
+    #[cfg(not(feature = "test-tools"))]
+    let _ = (e, corrupt);
 }
 
 /// The predictions against the input owner's labels: accuracy at 0.5 (logreg) or the
